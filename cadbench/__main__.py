@@ -1,0 +1,5 @@
+import sys
+
+from cadbench.cli import main
+
+sys.exit(main())

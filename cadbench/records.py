@@ -1,0 +1,202 @@
+"""Result schema: per-sample results and run records, JSONL I/O, resume.
+
+Records are typed dataclasses serialised to JSON with a `schema_version`; readers accept the
+versions they know and reject others with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import InputError
+
+SCHEMA_VERSION = 1
+KNOWN_SCHEMA_VERSIONS = {1}
+
+
+
+
+
+class RecordError(InputError, ValueError):
+    """A record file that cannot be read: names the file and line."""
+
+
+@dataclass
+class SampleResult:
+    """The score of one candidate program against one reference."""
+
+    id: str
+    candidate: int = 0                 # index among several predictions for the same id
+    status: str = "harness_error"
+    error: str | None = None
+    picked_by: str | None = None       # which result-variable rule found the solid
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    exec_time_s: float | None = None   # candidate execution in the sandbox
+    score_time_s: float | None = None  # metric computation on the trusted side
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.id, self.candidate)
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(asdict(self)), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SampleResult":
+        _check_version(d)
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class RunRecord:
+    """One scoring or model run: what was measured, on what, with which code."""
+
+    kind: str                                   # "score" or "run"
+    model: str | None
+    dataset: str | None
+    split: str | None
+    n_references: int
+    n_predictions: int
+    metrics: dict[str, Any]                      # aggregate.summarize output
+    status_counts: dict[str, int]
+    config: dict[str, Any]
+    provenance: dict[str, Any]                   # versions, git commit, machine, hashes
+    submission: dict[str, Any] = field(default_factory=dict)  # params, deps, train/infer time
+    created: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(asdict(self)), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<record>") -> "RunRecord":
+        _check_version(d, source)
+        names = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.name not in d and f.name in
+                   ("kind", "metrics", "status_counts")]
+        if missing:
+            raise RecordError(f"{source}: run record lacks {', '.join(missing)}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(Path(path), self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunRecord":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise RecordError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_dict(d, str(path))
+
+
+def _check_version(d: dict, source: str = "<record>") -> None:
+    v = d.get("schema_version", SCHEMA_VERSION)
+    if v not in KNOWN_SCHEMA_VERSIONS:
+        raise RecordError(f"{source}: schema_version {v} is not one this cadbench reads "
+                          f"({sorted(KNOWN_SCHEMA_VERSIONS)}); upgrade cadbench")
+
+
+def _finite(obj):
+    """JSON has no NaN/Infinity: write them as null so files stay standard JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: str | Path, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, object). A malformed line raises RecordError naming file and line.
+
+    With tolerate_torn_tail, a malformed *last* line (a write cut short by a kill) is skipped.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RecordError(f"{path}: no such file")
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if tolerate_torn_tail and i == len(lines):
+                return
+            raise RecordError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict):
+            raise RecordError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+        yield i, obj
+
+
+class JsonlAppender:
+    """Appends one JSON line per result and flushes it to disk, so a crash loses nothing scored."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def write(self, line: str) -> None:
+        self._fh.write(line.rstrip("\n") + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """A kill mid-write can leave a partial last line: cut it before appending."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    cut = data.rfind(b"\n") + 1
+    with open(path, "r+b") as fh:
+        fh.truncate(cut)
+
+
+def load_results(path: str | Path) -> list[SampleResult]:
+    """Read results.jsonl; for duplicate keys the last line wins (a resumed run rewrote it)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    by_key: dict[tuple[str, int], SampleResult] = {}
+    for lineno, obj in read_jsonl(path, tolerate_torn_tail=True):
+        try:
+            r = SampleResult.from_dict(obj)
+        except TypeError as e:
+            raise RecordError(f"{path}:{lineno}: not a sample result ({e})") from None
+        by_key[r.key] = r
+    return list(by_key.values())
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    text = "".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in rows)
+    atomic_write_text(Path(path), text)
