@@ -38,6 +38,7 @@ class SampleResult:
     metrics: dict[str, float | None] = field(default_factory=dict)
     exec_time_s: float | None = None   # candidate execution in the sandbox
     score_time_s: float | None = None  # metric computation on the trusted side
+    code_sha: str | None = None        # hash of the scored code: resume re-scores changed code
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -1,0 +1,80 @@
+"""`cadbench score`: score a predictions file against references."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_exec_and_metric_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by `score` and `run`: sandbox limits, metrics, workers."""
+    from cadbench.config import ExecConfig, MetricConfig
+    e, m = ExecConfig(), MetricConfig()
+    g = p.add_argument_group("execution")
+    g.add_argument("--workers", type=int, default=2, help="parallel sandboxes (default 2)")
+    g.add_argument("--timeout", type=float, default=e.timeout_s,
+                   help=f"seconds per candidate (default {e.timeout_s:g})")
+    g.add_argument("--memory-mb", type=int, default=e.memory_mb,
+                   help=f"memory cap per candidate (default {e.memory_mb})")
+    g.add_argument("--result-var", default=e.result_var,
+                   help=f"variable holding the final solid (default {e.result_var!r})")
+    g.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                   help="where workers run: local processes (loky) or a Dask cluster")
+    g.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (with --backend dask; default: a local cluster)")
+    g = p.add_argument_group("metrics")
+    g.add_argument("--voxel-resolution", type=int, default=m.voxel_resolution,
+                   help=f"N for the N^3 IoU grid (default {m.voxel_resolution})")
+    g.add_argument("--no-exact", action="store_true", help="skip exact (mesh boolean) IoU")
+    g.add_argument("--no-best", action="store_true", help="skip pose-invariant iou_best")
+    g.add_argument("--mecagent", action="store_true",
+                   help="also compute the Mecagent-compatible best_iou (not volumetric)")
+    g.add_argument("--seed", type=int, default=0, help="seed for bootstrap and sampling")
+
+
+def score_config_from_args(args):
+    from cadbench.config import ExecConfig, MetricConfig, ScoreConfig
+    if args.workers < 1:
+        from cadbench.cli import UserError
+        raise UserError("--workers must be at least 1")
+    exec_cfg = ExecConfig(timeout_s=args.timeout, memory_mb=args.memory_mb,
+                          result_var=args.result_var)
+    metric_cfg = MetricConfig(voxel_resolution=args.voxel_resolution,
+                              compute_exact=not args.no_exact, compute_best=not args.no_best,
+                              compute_mecagent=args.mecagent, seed=args.seed)
+    return ScoreConfig(exec=exec_cfg, metrics=metric_cfg, workers=args.workers, seed=args.seed)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("score", help="score predictions against references",
+                       description="Run every predicted program in the sandbox and score it "
+                                   "against its reference (VSR, IoU, ...).")
+    p.add_argument("--references", required=True,
+                   help="references: JSONL {id, code} or GenCAD eval format "
+                        "{question_id, ground_truth}, or a dataset spec NAME[:SPLIT]")
+    p.add_argument("--predictions", required=True, help="predictions JSONL {id, code}")
+    p.add_argument("--out", required=True, help="run folder for results.jsonl and summary.json")
+    p.add_argument("--no-resume", action="store_true",
+                   help="score everything again instead of resuming from results.jsonl")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_exec_and_metric_args(p)
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    from cadbench.inputs import load_predictions, load_references
+    from cadbench.scoring import format_summary_table, score
+    config = score_config_from_args(args)
+    refs = load_references(args.references)
+    preds = load_predictions(args.predictions)
+    outcome = score(refs, preds, args.out, config, progress=not args.quiet,
+                    resume=not args.no_resume, backend=args.backend, scheduler=args.scheduler,
+                    label={"dataset": str(args.references)})
+    print(format_summary_table(outcome.summary, outcome.status_counts))
+    if outcome.missing_ids:
+        print(f"\n{len(outcome.missing_ids)} reference(s) had no prediction (counted as "
+              f"failures): {', '.join(outcome.missing_ids[:5])}"
+              f"{' ...' if len(outcome.missing_ids) > 5 else ''}", file=sys.stderr)
+    print(f"\nresults: {outcome.out_dir / 'results.jsonl'}\nsummary: "
+          f"{outcome.out_dir / 'summary.json'}")
+    return 0

@@ -1,0 +1,208 @@
+"""The only code that runs candidate programs: exec, pick the result, validate, tessellate.
+
+Runs inside the forked, limited candidate process (see zygote.py). Everything it writes to
+`out_dir` is untrusted by construction (the candidate shares this process): a small JSON status
+and two plain .npy arrays, which the trusted side parses with allow_pickle=False and validates."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..config import ExecConfig
+from . import status as S
+
+RESULT_FILE = "result.json"
+VERTICES_FILE = "vertices.npy"
+FACES_FILE = "faces.npy"
+OUTPUT_FILE = "output.log"
+MAX_ERROR_CHARS = 300
+
+
+class CappedWriter(io.RawIOBase):
+    """Python-level stdout/stderr: writes through to a file descriptor up to `budget` bytes,
+    then keeps only the last `tail` bytes in memory (flushed at the end), so flooding stdout
+    costs neither disk nor time."""
+
+    def __init__(self, fd: int, budget: int, tail: int):
+        self.fd, self.budget, self.tail = fd, budget, tail
+        self.written = 0
+        self.dropped = 0
+        self.ring = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        data = bytes(b)
+        if self.written + len(data) <= self.budget:
+            try:
+                os.write(self.fd, data)
+            except OSError:
+                pass
+            self.written += len(data)
+        else:
+            self.ring += data
+            if len(self.ring) > self.tail:
+                self.dropped += len(self.ring) - self.tail
+                del self.ring[: len(self.ring) - self.tail]
+        return len(data)
+
+    def finish(self) -> None:
+        if self.ring or self.dropped:
+            try:
+                os.write(self.fd, f"\n[... {self.dropped} bytes dropped ...]\n".encode() + bytes(self.ring))
+            except OSError:
+                pass
+            self.ring.clear()
+
+
+def install_capped_output(budget: int) -> CappedWriter:
+    raw = CappedWriter(1, budget, budget)
+    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors="replace",
+                              line_buffering=False, write_through=False)
+    sys.stdout = sys.stderr = stream
+    return raw
+
+
+def short_error(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+    return text[:MAX_ERROR_CHARS]
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return isinstance(exc, MemoryError) or "OutOfMemory" in name or "bad_alloc" in str(exc)
+
+
+def pick_result(ns: dict, shown: list, config: ExecConfig):
+    """The result-variable rule (ExecConfig.result_vars): the configured variable whatever it
+    holds; then the first fallback variable that holds a CadQuery object; then everything passed
+    to show_object(). Returns (object, picked_by) or (None, None)."""
+    import cadquery as cq
+
+    cad_types = (cq.Workplane, cq.Shape, cq.Assembly)
+    names = config.result_vars()
+    if names[0] in ns:
+        return ns[names[0]], f"var:{names[0]}"
+    for name in names[1:]:
+        if isinstance(ns.get(name), cad_types):
+            return ns[name], f"var:{name}"
+    if shown:
+        return list(shown), "show_object"
+    return None, None
+
+
+def collect_solids(obj) -> tuple[list, list[str]]:
+    """All solids in obj (a Workplane contributes every solid on its stack); also the type names
+    of what was not a solid, for the error message."""
+    import cadquery as cq
+
+    solids, other = [], []
+    stack = [obj]
+    while stack:
+        o = stack.pop(0)
+        if isinstance(o, (list, tuple)):
+            stack[:0] = list(o)
+        elif isinstance(o, cq.Workplane):
+            stack[:0] = list(o.vals())
+        elif isinstance(o, cq.Assembly):
+            stack.insert(0, o.toCompound())
+        elif isinstance(o, cq.Solid):
+            solids.append(o)
+        elif isinstance(o, cq.Shape):  # Compound, CompSolid, Shell, Face, Wire...
+            inner = o.Solids()
+            if inner:
+                solids.extend(inner)
+            else:
+                other.append(type(o).__name__)
+        else:
+            other.append(type(o).__name__)
+    return solids, other
+
+
+def evaluate(code: str, config: ExecConfig) -> dict:
+    """Run `code` and turn its result into a status dict (+ "mesh" on success)."""
+    try:
+        compiled = compile(code, "<candidate>", "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: source with NUL bytes
+        line = getattr(exc, "lineno", None)
+        err = short_error(exc) + (f" (line {line})" if line else "")
+        return {"status": S.SYNTAX_ERROR, "error": err[:MAX_ERROR_CHARS]}
+
+    shown: list = []
+
+    def show_object(obj, *args, **kwargs):
+        shown.append(obj)
+
+    ns = {"__name__": "__main__", "__builtins__": __builtins__, "show_object": show_object}
+    try:
+        exec(compiled, ns)
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt included: the candidate's doing
+        status = S.MEMORY_LIMIT if _is_out_of_memory(exc) else S.RUNTIME_ERROR
+        return {"status": status, "error": short_error(exc)}
+
+    try:
+        return validate(ns, shown, config)
+    except BaseException as exc:  # picking/tessellating a hostile object can raise anything
+        status = S.MEMORY_LIMIT if _is_out_of_memory(exc) else S.INVALID_GEOMETRY
+        return {"status": status, "error": short_error(exc)}
+
+
+def validate(ns: dict, shown: list, config: ExecConfig) -> dict:
+    import cadquery as cq
+
+    from ..geometry.tessellate import shape_to_mesh
+
+    obj, picked_by = pick_result(ns, shown, config)
+    if picked_by is None:
+        return {"status": S.NO_RESULT, "error": f"none of {list(config.result_vars())} is set "
+                "and show_object() was not called"}
+    out = {"picked_by": picked_by}
+    solids, other = collect_solids(obj)
+    out["n_solids"] = len(solids)
+    if not solids:
+        what = ", ".join(sorted(set(other))) or "nothing"
+        return {**out, "status": S.NOT_A_SOLID, "error": f"no solid in result ({what})"}
+    for i, s in enumerate(solids):
+        if not s.isValid():
+            return {**out, "status": S.INVALID_GEOMETRY, "error": f"solid {i} is not valid (BRepCheck)"}
+    volumes = [float(s.Volume()) for s in solids]
+    out["volume"] = float(sum(volumes))
+    if min(volumes) < 0:
+        return {**out, "status": S.INVALID_GEOMETRY, "error": f"solid {volumes.index(min(volumes))} "
+                f"has negative volume {min(volumes):.6g}"}
+    shape = solids[0] if len(solids) == 1 else cq.Compound.makeCompound(solids)
+    diag = float(shape.BoundingBox().DiagonalLength)
+    if not np.isfinite(out["volume"]) or out["volume"] <= 1e-9 * max(diag, 1e-12) ** 3:
+        return {**out, "status": S.EMPTY, "error": f"zero volume ({out['volume']:.3g})"}
+    try:
+        mesh = shape_to_mesh(shape, config.linear_tolerance, config.angular_tolerance)
+    except ValueError as exc:  # MeshError: OCC produced no usable triangles
+        return {**out, "status": S.INVALID_GEOMETRY, "error": f"tessellation failed: {exc}"[:MAX_ERROR_CHARS]}
+    return {**out, "status": S.OK, "error": None, "mesh": mesh}
+
+
+def run_in_child(code: str, config: ExecConfig, out_dir: str) -> None:
+    """Evaluate `code` and write result.json (+ vertices.npy, faces.npy when ok) into out_dir."""
+    t0 = time.perf_counter()
+    writer = install_capped_output(config.max_output_bytes)
+    result = evaluate(code, config)
+    mesh = result.pop("mesh", None)
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        pass
+    writer.finish()
+    if mesh is not None:
+        np.save(os.path.join(out_dir, VERTICES_FILE), mesh.vertices, allow_pickle=False)
+        np.save(os.path.join(out_dir, FACES_FILE), mesh.faces, allow_pickle=False)
+    result["child_s"] = time.perf_counter() - t0
+    with open(os.path.join(out_dir, RESULT_FILE), "w") as f:
+        json.dump(result, f)

@@ -1,0 +1,127 @@
+"""Kernel-level isolation steps applied to a candidate process right after the fork, before any
+candidate code runs: own session, resource limits, a network namespace, an unprivileged uid.
+
+Everything here runs in the freshly forked child of the warm worker (see zygote.py). Each step
+reports what it achieved, so the result can say which protections were in force."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import signal
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+# Candidates run as a uid of their own (no /etc/passwd entry needed), one per warm worker, so
+# that "kill every process of this uid" can only ever hit this worker's candidates.
+SANDBOX_UID_BASE = 2_000_000
+# File-size cap for anything the candidate writes (stdout file, mesh arrays, junk files).
+MAX_FILE_BYTES = 512 * 1024 * 1024
+# Processes the sandbox uid may own at once (fork bombs stop here; only enforced for non-root).
+MAX_PROCESSES = 64
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def prctl(option: int, arg: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def set_child_subreaper() -> None:
+    """Orphaned descendants (even ones that setsid) are re-parented to us, so we can kill them."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def sandbox_uid(worker_pid: int) -> int:
+    return SANDBOX_UID_BASE + worker_pid
+
+
+def current_vsz_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def apply_limits(memory_mb: int, cpu_s: float, limit_processes: bool) -> None:
+    """rlimits. The address-space cap is relative: cadquery's import already maps a large
+    virtual size, so the candidate gets `memory_mb` on top of what the warm worker maps."""
+    cap = current_vsz_bytes() + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cpu = max(1, int(cpu_s + 0.999))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    if limit_processes:  # RLIMIT_NPROC counts per uid and is ignored for root
+        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    # Writing past the file-size cap then fails with EFBIG instead of killing the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def isolate_network() -> str:
+    """A new network namespace: no interface except a down loopback, so no connection at all.
+    Returns which mechanism is in force: "netns", "userns+netns" or "none"."""
+    if _libc.unshare(CLONE_NEWNET) == 0:
+        return "netns"
+    if ctypes.get_errno() in (errno.EPERM, errno.EINVAL) and os.geteuid() != 0:
+        # Unprivileged: a user namespace grants the right to make a network namespace.
+        uid, gid = os.getuid(), os.getgid()
+        if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+            try:  # map our own ids so files keep their owner
+                with open("/proc/self/setgroups", "w") as f:
+                    f.write("deny")
+                with open("/proc/self/uid_map", "w") as f:
+                    f.write(f"{uid} {uid} 1")
+                with open("/proc/self/gid_map", "w") as f:
+                    f.write(f"{gid} {gid} 1")
+            except OSError:
+                pass
+            return "userns+netns"
+    return "none"
+
+
+def refuse_sockets() -> None:
+    """Fallback when no namespace is available: Python-level sockets raise. Best effort only
+    (ctypes can still call socket(2)); docs/security.md says so."""
+    import socket
+
+    class _Refused(socket.socket):
+        def __init__(self, *a, **kw):
+            raise PermissionError(errno.EACCES, "network access is disabled in the cadbench sandbox")
+
+    socket.socket = _Refused  # type: ignore[misc]
+    socket.create_connection = lambda *a, **kw: _Refused()  # type: ignore[assignment]
+
+
+def drop_privileges(uid: int) -> None:
+    """As root: become `uid`/`uid` with no supplementary groups and no way back."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def no_new_privs() -> None:
+    """setuid binaries cannot raise privileges again (also after exec)."""
+    try:
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+    except OSError:
+        pass
+
+
+def die_with_parent() -> None:
+    """SIGKILL when the warm worker dies (set after the uid change, which clears it)."""
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass

@@ -1,0 +1,386 @@
+"""The submission protocol, the registry and discovery.
+
+A submission turns images into CadQuery programs. Subclass `Submission`, decorate it with
+`@register_submission`, and cadbench can list it, train it, run it and put it on a leaderboard:
+
+    from cadbench.submissions import Submission, register_submission
+
+    @register_submission
+    class MySubmission(Submission):
+        name = "mine"
+        description = "One line shown by `cadbench list`."
+        default_options = {"batch_size": 16}
+
+        def generate(self, samples):
+            return ["import cadquery as cq\\nsolid = cq.Workplane().box(1, 1, 1)\\n"
+                    for _ in samples]
+
+Where submissions come from (`get_submission(spec)` resolves a spec in this order):
+  1. a file path `path/to/module.py:ClassName` (or `path/to/module.py` with one submission);
+  2. a `package.module:ClassName` import path;
+  3. the built-ins (`BUILTIN_SUBMISSIONS`: `baselines/` and `submissions/`), which win clashes;
+  4. modules dropped into the repository's `submissions/` folder (any module or package there);
+  5. third-party packages through the entry-point group `cadbench.submissions`
+     (`[project.entry-points."cadbench.submissions"] mine = "my_pkg.mod:MySubmission"`).
+
+Heavy imports (torch, transformers) belong inside methods, never at a submission module's top
+level: `cadbench list` imports every module to read its description.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import CadbenchError, InputError
+
+if TYPE_CHECKING:  # only for annotations: keep this module import-light
+    from .datasets.base import Sample
+
+ENTRY_POINT_GROUP = "cadbench.submissions"
+
+# name -> "module:Class". Imported only when listed or used.
+BUILTIN_SUBMISSIONS: dict[str, str] = {
+    "constant": "baselines.constant:ConstantSubmission",
+    "gold": "baselines.gold:GoldSubmission",
+    "retrieval": "baselines.retrieval:RetrievalSubmission",
+    "simple": "submissions.simple:SimpleSubmission",
+    "vit_gpt2": "submissions.vit_gpt2:VitGpt2Submission",
+}
+
+
+class SubmissionError(InputError):
+    """A submission that cannot be found, imported or configured: the message says which."""
+
+
+class Submission:
+    """Base class of every submission. Override `generate`; the rest has working defaults.
+
+    Class attributes describe the submission (shown by `cadbench list`, written to records):
+      name            registry key, used by `--model NAME` and as the leaderboard row name
+      description     one line
+      dependencies    pip requirement names beyond cadbench's core (e.g. ("torch",))
+      result_var      the variable holding the final solid in generated programs
+      needs_training  True when `fit` must run before `generate` is meaningful
+      uses_ground_truth  True only for oracles (gold): otherwise `cadbench run` hands
+                      `generate` samples whose `code` is blanked, so nothing can leak
+      default_options every option `__init__` accepts, with its default; CLI strings
+                      (`--opt size=64`) are converted to the default's type
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    dependencies: ClassVar[tuple[str, ...]] = ()
+    result_var: ClassVar[str] = "solid"
+    needs_training: ClassVar[bool] = False
+    uses_ground_truth: ClassVar[bool] = False
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any):
+        self.options: dict[str, Any] = parse_options(type(self), options)
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(self, samples: list["Sample"]) -> list[str]:
+        """One program per sample, in order (batched: `samples` is a batch)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
+
+    def generate_many(self, samples: list["Sample"], k: int, seed: int) -> list[list[str]]:
+        """k candidate programs per sample (for best-of-N / pass@k).
+
+        The default suits deterministic submissions: one `generate` call, repeated k times.
+        Stochastic submissions override it to sample k different candidates from `seed`.
+        """
+        if k == 1:
+            return [[c] for c in self.generate(samples)]
+        return [[c] * k for c in self.generate(samples)]
+
+    # -- training and checkpoints ----------------------------------------------------------
+    def fit(self, train: list["Sample"], val: list["Sample"] | None = None, *,
+            epochs: int | None = None, seed: int = 0) -> None:
+        """Learn from the training samples. The default does nothing (nothing to learn)."""
+        if self.needs_training:
+            raise NotImplementedError(f"{type(self).__name__} needs training but has no fit()")
+
+    def save(self, dir: Path) -> None:
+        """Write everything `load` needs into `dir`. Default: nothing to save."""
+        Path(dir).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def load(cls, dir: Path, **options: Any) -> "Submission":
+        """Rebuild a fitted submission from `save`'s folder. Default: a fresh instance."""
+        return cls(**options)
+
+    @classmethod
+    def default_checkpoint(cls) -> Path | None:
+        """The committed checkpoint folder (e.g. `submissions/simple/checkpoint/`), or None."""
+        return None
+
+    # -- description -----------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        """Learned parameters (stored numbers for non-neural models). Default 0."""
+        return 0
+
+    def metadata(self) -> dict[str, Any]:
+        """What a run record says about this submission."""
+        return {
+            "name": self.name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "description": self.description,
+            "dependencies": list(self.dependencies),
+            "result_var": self.result_var,
+            "needs_training": self.needs_training,
+            "uses_ground_truth": self.uses_ground_truth,
+            "num_parameters": int(self.num_parameters()),
+            "options": dict(self.options),
+        }
+
+
+def checkpoint_exists(path: Path | None) -> bool:
+    """A checkpoint folder counts when it exists and holds at least one file."""
+    return path is not None and Path(path).is_dir() and any(Path(path).iterdir())
+
+
+# -- options -------------------------------------------------------------------------------
+
+def parse_options(cls: type[Submission], options: dict[str, Any]) -> dict[str, Any]:
+    """Merge `options` into `cls.default_options`; convert CLI strings; reject unknown keys."""
+    known = dict(cls.default_options)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        listed = ", ".join(f"{k}={v!r}" for k, v in known.items()) or "none"
+        raise SubmissionError(f"submission {cls.name or cls.__name__!r} has no option "
+                              f"{', '.join(unknown)}; its options: {listed}")
+    for key, value in options.items():
+        known[key] = _convert(cls, key, value, known[key])
+    return known
+
+
+def _convert(cls: type[Submission], key: str, value: Any, default: Any) -> Any:
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise SubmissionError(f"option {key}={value!r} of submission "
+                              f"{cls.name or cls.__name__!r}: expected "
+                              f"{type(default).__name__}") from None
+    return value
+
+
+def parse_option_strings(pairs: list[str] | None) -> dict[str, str]:
+    """`["size=64", "device=cpu"]` -> {"size": "64", "device": "cpu"} (the CLI's --opt)."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SubmissionError(f"--opt {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+# -- registry ------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, type[Submission]] = {}
+
+
+def register_submission(cls: type[Submission]) -> type[Submission]:
+    """Class decorator: make `cls` known by its `name`. Built-ins win name clashes."""
+    if not (isinstance(cls, type) and issubclass(cls, Submission)):
+        raise TypeError("@register_submission decorates subclasses of Submission")
+    if not cls.name or not isinstance(cls.name, str):
+        raise SubmissionError(f"{cls.__module__}.{cls.__qualname__} needs a `name`")
+    here = f"{cls.__module__}:{cls.__qualname__}"
+    builtin = BUILTIN_SUBMISSIONS.get(cls.name)
+    if builtin is not None and builtin != here:
+        warnings.warn(f"submission {here} is named {cls.name!r} like a built-in ({builtin}); "
+                      f"the built-in wins: reach this one by its path", stacklevel=2)
+        return cls
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+@dataclass
+class SubmissionInfo:
+    """One line of `cadbench list`."""
+
+    name: str
+    source: str        # "builtin", "folder", "entry point"
+    target: str        # "module:Class"
+    description: str = ""
+    needs_training: bool = False
+    dependencies: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def get_submission(spec: str) -> type[Submission]:
+    """Resolve a name, a `module:Class`, or a `path/to/file.py[:Class]` to a Submission class."""
+    spec = spec.strip()
+    if not spec:
+        raise SubmissionError("empty submission name")
+    file_part = spec.split(":", 1)[0]
+    if file_part.endswith(".py") or "/" in file_part or "\\" in file_part:
+        path, _, cls_name = spec.partition(":")
+        return load_from_file(Path(path), cls_name or None)
+    if ":" in spec:
+        return _import_target(spec)
+    if spec in BUILTIN_SUBMISSIONS:
+        return _import_target(BUILTIN_SUBMISSIONS[spec])
+    if spec in _REGISTRY:
+        return _REGISTRY[spec]
+    for info in _folder_infos() + _entry_point_infos():
+        if info.name == spec:
+            return _import_target(info.target)
+    known = ", ".join(sorted(i.name for i in list_submissions())) or "none"
+    raise SubmissionError(f"unknown submission {spec!r}; known: {known} "
+                          f"(or pass path/to/module.py:ClassName)")
+
+
+def load_from_file(path: Path, cls_name: str | None = None) -> type[Submission]:
+    """Import a submission class from a Python file, outside any package."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SubmissionError(f"{path}: no such submission file")
+    mod_name = f"cadbench_user_submission_{abs(hash(str(path.resolve())))}"
+    module = sys.modules.get(mod_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise SubmissionError(f"{path}: cannot be imported as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[mod_name]
+            raise SubmissionError(f"{path}: importing it failed: "
+                                  f"{type(e).__name__}: {e}") from e
+    return _pick_class(module, cls_name, str(path))
+
+
+def _import_target(target: str) -> type[Submission]:
+    mod_name, _, cls_name = target.partition(":")
+    try:
+        module = importlib.import_module(mod_name)
+    except Exception as e:
+        raise SubmissionError(f"submission {target}: importing {mod_name} failed: "
+                              f"{type(e).__name__}: {e}") from e
+    return _pick_class(module, cls_name or None, target)
+
+
+def _pick_class(module, cls_name: str | None, where: str) -> type[Submission]:
+    if cls_name:
+        cls = getattr(module, cls_name, None)
+        if cls is None:
+            raise SubmissionError(f"{where}: has no class {cls_name}")
+        if not (isinstance(cls, type) and issubclass(cls, Submission)):
+            raise SubmissionError(f"{where}: {cls_name} is not a cadbench Submission subclass")
+        return cls
+    found = [v for v in vars(module).values() if isinstance(v, type) and
+             issubclass(v, Submission) and v is not Submission and
+             v.__module__ == module.__name__]
+    if len(found) != 1:
+        names = ", ".join(c.__name__ for c in found) or "none"
+        raise SubmissionError(f"{where}: name the class as {where}:ClassName "
+                              f"(submission classes found: {names})")
+    return found[0]
+
+
+# -- discovery for `cadbench list` ---------------------------------------------------------
+
+def _info_from_class(cls: type[Submission], source: str, target: str) -> SubmissionInfo:
+    return SubmissionInfo(name=cls.name, source=source, target=target,
+                          description=cls.description, needs_training=cls.needs_training,
+                          dependencies=tuple(cls.dependencies))
+
+
+def _folder_infos() -> list[SubmissionInfo]:
+    """Modules dropped into the repository's `submissions/` folder (beyond the built-ins)."""
+    try:
+        import submissions as pkg
+    except ImportError:
+        return []
+    import pkgutil
+    builtin_modules = {t.split(":")[0] for t in BUILTIN_SUBMISSIONS.values()}
+    out = []
+    for mod in pkgutil.iter_modules(pkg.__path__, prefix="submissions."):
+        if mod.name in builtin_modules or mod.name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        try:
+            module = importlib.import_module(mod.name)
+        except Exception as e:
+            out.append(SubmissionInfo(name=mod.name.split(".")[-1], source="folder",
+                                      target=mod.name, error=f"{type(e).__name__}: {e}"))
+            continue
+        for v in vars(module).values():
+            if (isinstance(v, type) and issubclass(v, Submission) and v is not Submission
+                    and v.__module__ == module.__name__ and v.name):
+                out.append(_info_from_class(v, "folder", f"{mod.name}:{v.__qualname__}"))
+    return out
+
+
+def _entry_point_infos() -> list[SubmissionInfo]:
+    from importlib.metadata import entry_points
+    out = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        out.append(SubmissionInfo(name=ep.name, source="entry point", target=ep.value))
+    return out
+
+
+def list_submissions(describe: bool = True) -> list[SubmissionInfo]:
+    """Every submission cadbench can find; built-ins first and winning name clashes.
+
+    With `describe`, imports each module (cheap when heavy imports stay inside methods) to
+    read its description; a module that fails to import is listed with its error.
+    """
+    infos: list[SubmissionInfo] = []
+    seen: set[str] = set()
+
+    def add(info: SubmissionInfo) -> None:
+        if info.name in seen:
+            builtin = BUILTIN_SUBMISSIONS.get(info.name)
+            if builtin is not None and builtin != info.target:
+                warnings.warn(f"{info.source} submission {info.name!r} ({info.target}) "
+                              f"clashes with a built-in; the built-in wins", stacklevel=3)
+            return
+        seen.add(info.name)
+        if describe and info.error is None and not info.description:
+            try:
+                cls = _import_target(info.target)
+                info = _info_from_class(cls, info.source, info.target) if cls.name == \
+                    info.name else SubmissionInfo(**{**info.__dict__,
+                                                     "description": cls.description})
+            except CadbenchError as e:
+                info.error = str(e)
+        infos.append(info)
+
+    for name, target in BUILTIN_SUBMISSIONS.items():
+        add(SubmissionInfo(name=name, source="builtin", target=target))
+    for info in _folder_infos():
+        add(info)
+    for info in _entry_point_infos():
+        add(info)
+    for name, cls in sorted(_REGISTRY.items()):  # registered in this process by other means
+        add(_info_from_class(cls, "registered", f"{cls.__module__}:{cls.__qualname__}"))
+    return infos
+
+
+def describe_class(cls: type[Submission]) -> str:
+    """`module:Class` of a submission class (how records name where it came from)."""
+    file = inspect.getsourcefile(cls) or ""
+    return f"{cls.__module__}:{cls.__qualname__}" + (f" ({file})" if file else "")

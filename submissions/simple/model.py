@@ -1,0 +1,68 @@
+"""The simple model: a small CNN encoder and an MLP head that predicts a fixed-length token
+sequence in one shot (no autoregression), one distribution over the vocabulary per position.
+
+Positions have types (see tokens.py): a per-position mask keeps each position's distribution
+on the tokens its slot allows, in training (cross-entropy over allowed tokens) and decoding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+IMAGE_SIZE = 64  # the 224 px renders are downsampled to 64x64 RGB
+
+
+class SimpleCadNet(nn.Module):
+    """CNN (3 -> 32 -> 64 channels, pooling -> 128-D features) + MLP (128 -> 256 -> vocab x seq_len)."""
+
+    def __init__(self, vocab_size: int, seq_len: int, allowed: np.ndarray):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.seq_len = seq_len
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),                                    # 32 x 32 x 32
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),                                    # 64 x 16 x 16
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(4),                            # 64 x 4 x 4: keeps where things are
+            nn.Flatten(),
+            nn.Linear(64 * 16, 128), nn.ReLU(inplace=True),    # the 128-D image feature
+        )
+        self.head = nn.Sequential(
+            nn.Linear(128, 256), nn.ReLU(inplace=True), nn.Dropout(0.1),
+            nn.Linear(256, vocab_size * seq_len),
+        )
+        mask = torch.as_tensor(np.asarray(allowed, dtype=bool))
+        if tuple(mask.shape) != (seq_len, vocab_size):
+            raise ValueError(f"allowed mask must be ({seq_len}, {vocab_size}), got {tuple(mask.shape)}")
+        # Additive mask: 0 where a token is allowed at a position, -inf-like elsewhere.
+        self.register_buffer("logit_mask", torch.where(mask, 0.0, -1e9))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images float (B, 3, 64, 64) in [0, 1] -> masked logits (B, seq_len, vocab)."""
+        feats = self.encoder(images * 2.0 - 1.0)
+        logits = self.head(feats).view(-1, self.seq_len, self.vocab_size)
+        return logits + self.logit_mask
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def images_to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    """uint8 (H, W, 3) images of any size -> float (B, 3, 64, 64) in [0, 1] (area downsampling)."""
+    from PIL import Image
+
+    out = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    for i, img in enumerate(images):
+        arr = np.asarray(img)
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        arr = arr[:, :, :3].astype(np.uint8, copy=False)
+        if arr.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+            arr = np.asarray(Image.fromarray(arr).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX))
+        out[i] = arr
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
