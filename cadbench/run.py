@@ -215,10 +215,20 @@ def generate_predictions(sub: Submission, samples, k: int, seed: int, out_path: 
     return len(todo), elapsed
 
 
+def _shown_path(path: str | None) -> str | None:
+    """A path for records: relative to the checkout when inside it (no machine paths)."""
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    root = Path(__file__).resolve().parent.parent
+    return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+
+
 # -- the whole run -------------------------------------------------------------------------
 
-def _check_run_folder(run_dir: Path, s: RunSettings) -> None:
-    """A resumed run must have the settings the folder was made with."""
+def _check_run_folder(run_dir: Path, s: RunSettings, write: bool) -> None:
+    """A resumed run must have the settings the folder was made with (kept in run.json,
+    written once the submission has loaded, so a typo in an option does not lock the folder)."""
     path = run_dir / "run.json"
     mine = asdict(s)
     if path.exists():
@@ -227,7 +237,7 @@ def _check_run_folder(run_dir: Path, s: RunSettings) -> None:
         if diff:
             raise InputError(f"{run_dir}: made by a run with other settings ({', '.join(diff)} "
                              f"differ); pass another --out or delete the folder")
-    else:
+    elif write:
         atomic_write_text(path, json.dumps(mine, indent=2, sort_keys=True) + "\n")
 
 
@@ -235,7 +245,7 @@ def _update_timing(run_dir: Path, n_new: int, seconds: float) -> dict:
     path = run_dir / "timing.json"
     t = json.loads(path.read_text()) if path.exists() else {"inference_time_s": 0.0,
                                                             "n_generated": 0}
-    t["inference_time_s"] = round(t["inference_time_s"] + seconds, 4)
+    t["inference_time_s"] = round(t["inference_time_s"] + seconds, 6)
     t["n_generated"] += n_new
     atomic_write_text(path, json.dumps(t, indent=2) + "\n")
     return t
@@ -257,7 +267,7 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
     name = cls.name or cls.__name__
     run_dir = Path(run_dir) if run_dir else default_run_dir(s, name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(run_dir, s)
+    _check_run_folder(run_dir, s, write=False)
 
     if load_samples is None:
         from .datasets import load_dataset as load_samples
@@ -269,6 +279,7 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
 
     loaded = load_submission(cls, s, run_dir)
     sub = loaded.submission
+    _check_run_folder(run_dir, s, write=True)
     say(f"{name}: {loaded.origin}; {len(samples)} samples x {s.samples} candidate(s); "
         f"run folder {run_dir}")
 
@@ -293,7 +304,7 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
     meta.update({
         "spec": s.model,
         "loaded_from": loaded.origin,
-        "checkpoint": loaded.checkpoint,
+        "checkpoint": _shown_path(loaded.checkpoint),
         "train_time_s": None if loaded.train_time_s is None else round(loaded.train_time_s, 3),
         "inference_time_s": round(infer, 3),
         "images_per_s": round(n_gen / infer, 2) if infer > 0 else None,
@@ -316,5 +327,6 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
         record.save(target)
         say(f"run record written to {target}")
     else:
-        say(f"--limit run: record kept in {run_dir / 'record.json'} (pass --record to file it)")
+        say(f"record kept in {run_dir / 'record.json'} only (a --limit or --no-record run; "
+            f"pass --record PATH to file it)")
     return record

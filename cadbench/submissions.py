@@ -207,12 +207,19 @@ def register_submission(cls: type[Submission]) -> type[Submission]:
         raise SubmissionError(f"{cls.__module__}.{cls.__qualname__} needs a `name`")
     here = f"{cls.__module__}:{cls.__qualname__}"
     builtin = BUILTIN_SUBMISSIONS.get(cls.name)
-    if builtin is not None and builtin != here:
+    if builtin is not None and not _is_target(cls, builtin):
         warnings.warn(f"submission {here} is named {cls.name!r} like a built-in ({builtin}); "
                       f"the built-in wins: reach this one by its path", stacklevel=2)
         return cls
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def _is_target(cls: type, target: str) -> bool:
+    """Whether `cls` is what `target` names (a package may re-export it from a submodule)."""
+    mod, _, qualname = target.partition(":")
+    return cls.__qualname__ == qualname and (cls.__module__ == mod or
+                                             cls.__module__.startswith(mod + "."))
 
 
 @dataclass

@@ -22,6 +22,9 @@ VERTICES_FILE = "vertices.npy"
 FACES_FILE = "faces.npy"
 OUTPUT_FILE = "output.log"
 MAX_ERROR_CHARS = 300
+# A solid that fails BRepCheck is still accepted when its tessellation encloses OCC's volume
+# within this relative tolerance (see validate()).
+BREP_INVALID_VOLUME_TOLERANCE = 0.02
 
 
 class CappedWriter(io.RawIOBase):
@@ -133,7 +136,8 @@ def evaluate(code: str, config: ExecConfig) -> dict:
         compiled = compile(code, "<candidate>", "exec")
     except (SyntaxError, ValueError) as exc:  # ValueError: source with NUL bytes
         line = getattr(exc, "lineno", None)
-        err = short_error(exc) + (f" (line {line})" if line else "")
+        msg = getattr(exc, "msg", None) or str(exc)
+        err = f"{type(exc).__name__}: {msg}" + (f" (line {line})" if line else "")
         return {"status": S.SYNTAX_ERROR, "error": err[:MAX_ERROR_CHARS]}
 
     shown: list = []
@@ -170,22 +174,32 @@ def validate(ns: dict, shown: list, config: ExecConfig) -> dict:
     if not solids:
         what = ", ".join(sorted(set(other))) or "nothing"
         return {**out, "status": S.NOT_A_SOLID, "error": f"no solid in result ({what})"}
-    for i, s in enumerate(solids):
-        if not s.isValid():
-            return {**out, "status": S.INVALID_GEOMETRY, "error": f"solid {i} is not valid (BRepCheck)"}
+    invalid = [i for i, s in enumerate(solids) if not s.isValid()]
+    out["brep_valid"] = not invalid
     volumes = [float(s.Volume()) for s in solids]
     out["volume"] = float(sum(volumes))
     if min(volumes) < 0:
         return {**out, "status": S.INVALID_GEOMETRY, "error": f"solid {volumes.index(min(volumes))} "
                 f"has negative volume {min(volumes):.6g}"}
+    if not np.isfinite(out["volume"]) or out["volume"] <= 0:
+        return {**out, "status": S.EMPTY, "error": f"zero volume ({out['volume']:.3g})"}
     shape = solids[0] if len(solids) == 1 else cq.Compound.makeCompound(solids)
     diag = float(shape.BoundingBox().DiagonalLength)
-    if not np.isfinite(out["volume"]) or out["volume"] <= 1e-9 * max(diag, 1e-12) ** 3:
+    if out["volume"] <= 1e-9 * diag ** 3:  # a sliver: zero volume up to OCC's precision
         return {**out, "status": S.EMPTY, "error": f"zero volume ({out['volume']:.3g})"}
     try:
         mesh = shape_to_mesh(shape, config.linear_tolerance, config.angular_tolerance)
     except ValueError as exc:  # MeshError: OCC produced no usable triangles
         return {**out, "status": S.INVALID_GEOMETRY, "error": f"tessellation failed: {exc}"[:MAX_ERROR_CHARS]}
+    if invalid:
+        # BRepCheck is stricter than scoring needs: it rejects 4 of the 50 real GenCAD-Code
+        # ground truths in the shared subset, whose meshes enclose exactly OCC's volume. A broken
+        # solid (oversized fillet) shows as a mesh that disagrees with OCC's own volume.
+        mesh_volume = mesh.volume()
+        if abs(mesh_volume - out["volume"]) > BREP_INVALID_VOLUME_TOLERANCE * out["volume"]:
+            return {**out, "status": S.INVALID_GEOMETRY, "error": (
+                f"solid {invalid[0]} is not valid (BRepCheck) and its mesh volume {mesh_volume:.6g} "
+                f"disagrees with its volume {out['volume']:.6g}")}
     return {**out, "status": S.OK, "error": None, "mesh": mesh}
 
 

@@ -14,6 +14,7 @@ import signal
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
@@ -89,6 +90,43 @@ def isolate_network() -> str:
                 pass
             return "userns+netns"
     return "none"
+
+
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+SYS_MOUNT_SETATTR = 442  # x86_64 and aarch64 (asm-generic) alike
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+
+
+def _mount_setattr(path: str, attr_set: int, attr_clr: int, recursive: bool) -> None:
+    attr = (ctypes.c_uint64 * 4)(attr_set, attr_clr, 0, 0)  # struct mount_attr
+    flags = AT_RECURSIVE if recursive else 0
+    _libc.syscall.restype = ctypes.c_long
+    ret = _libc.syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), path.encode(),
+                        ctypes.c_uint(flags), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    _check(int(ret), f"mount_setattr({path})")
+
+
+def readonly_filesystem(writable_dir: str) -> bool:
+    """A private mount namespace in which every mount is read-only except `writable_dir` (the
+    candidate's own folder). Changes stay in this process's namespace; the host is untouched.
+    Needs root (CAP_SYS_ADMIN) and Linux >= 5.12; returns False where unavailable."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    try:
+        # private first, so nothing done here propagates back to the host's mounts
+        _check(_libc.mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None), "mount private")
+        _mount_setattr("/", MOUNT_ATTR_RDONLY, 0, recursive=True)
+        _check(_libc.mount(writable_dir.encode(), writable_dir.encode(), None,
+                           ctypes.c_ulong(MS_BIND), None), "bind workdir")
+        _mount_setattr(writable_dir, 0, MOUNT_ATTR_RDONLY, recursive=False)
+    except OSError:
+        return False
+    os.chdir(writable_dir)  # the cwd must refer to the new, writable mount
+    return True
 
 
 def refuse_sockets() -> None:

@@ -22,6 +22,10 @@ def sign_label(signs) -> str:
     return "".join("+" if s > 0 else "-" for s in signs)
 
 
+# Two second moments closer than this (relative to the largest) are treated as equal.
+DEGENERACY_TOL = 0.05
+
+
 class AlignError(ValueError):
     """The solid has no usable mass properties (zero or negative volume)."""
 
@@ -73,6 +77,20 @@ class PrincipalFrame:
     centroid: np.ndarray
     axes: np.ndarray
     scale: float
+    moments: np.ndarray  # (3,) eigenvalues of the second moment, increasing
+
+    def symmetric_axis(self, tol: float = DEGENERACY_TOL) -> int | None:
+        """Index of the distinct principal axis when exactly two second moments are (nearly)
+        equal: the other two axes are then arbitrary within their plane. None otherwise
+        (all distinct, or all three equal)."""
+        w = self.moments
+        close01 = (w[1] - w[0]) <= tol * w[2]
+        close12 = (w[2] - w[1]) <= tol * w[2]
+        if close01 and not close12:
+            return 2
+        if close12 and not close01:
+            return 0
+        return None
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         return (points - self.centroid) @ self.axes / self.scale
@@ -80,13 +98,22 @@ class PrincipalFrame:
 
 def principal_frame(mesh: Mesh) -> PrincipalFrame:
     mp = mass_properties(mesh)
-    _, vecs = np.linalg.eigh(mp.second_moment)
+    vals, vecs = np.linalg.eigh(mp.second_moment)
     if np.linalg.det(vecs) < 0:  # make it a proper rotation
         vecs[:, 2] = -vecs[:, 2]
     scale = mp.radius_of_gyration
     if not np.isfinite(scale) or scale <= 0:
         raise AlignError(f"bad radius of gyration {scale}")
-    return PrincipalFrame(mp.centroid, vecs, scale)
+    return PrincipalFrame(mp.centroid, vecs, scale, vals)
+
+
+def rotation_about_axis(axis: int, angle: float) -> np.ndarray:
+    """Proper rotation matrix by `angle` radians about coordinate axis 0, 1 or 2."""
+    i, j = [k for k in range(3) if k != axis]
+    c, s = np.cos(angle), np.sin(angle)
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
 
 
 def normalised(mesh: Mesh, frame: PrincipalFrame | None = None) -> Mesh:

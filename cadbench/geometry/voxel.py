@@ -22,8 +22,10 @@ from .mesh import Mesh
 # Ray offsets inside a voxel column, in voxel units: small, fixed, "irrational".
 _JITTER_X = 1.0e-4 * np.sqrt(2.0)
 _JITTER_Y = 1.0e-4 * np.sqrt(3.0)
-# Upper bound on (triangle, column) candidate pairs, to bound memory on hostile input.
-MAX_PAIRS = 60_000_000
+# Upper bound on (triangle, column) candidate pairs (time on hostile input), and the pairs
+# handled at once (memory: ~100 bytes each).
+MAX_PAIRS = 50_000_000
+CHUNK_PAIRS = 2_000_000
 
 
 class VoxelizeError(ValueError):
@@ -65,34 +67,46 @@ def voxelize(mesh: Mesh, origin, pitch, n: int) -> np.ndarray:
     jmax = np.minimum(np.floor(ys.max(axis=1)), n - 1)
     keep = (imax >= imin) & (jmax >= jmin) & (area2 != 0)
     idx = np.nonzero(keep)[0]
-    occ_toggle = np.zeros(n * n * (n + 1), dtype=np.int32)
+    occ_toggle = np.zeros(n * n * (n + 1), dtype=np.int64)
     if len(idx):
-        imin_k, jmin_k = imin[idx].astype(np.int64), jmin[idx].astype(np.int64)
-        ni = imax[idx].astype(np.int64) - imin_k + 1
-        nj = jmax[idx].astype(np.int64) - jmin_k + 1
+        ni = (imax[idx] - imin[idx]).astype(np.int64) + 1
+        nj = (jmax[idx] - jmin[idx]).astype(np.int64) + 1
         counts = ni * nj
         total = int(counts.sum())
         if total > MAX_PAIRS:
             raise VoxelizeError(f"voxelization needs {total} ray/triangle pairs "
                                 f"(limit {MAX_PAIRS}): mesh too large for this grid")
-        t = np.repeat(idx, counts)
-        starts = np.repeat(np.cumsum(counts) - counts, counts)
-        local = np.arange(total, dtype=np.int64) - starts
-        njr = np.repeat(nj, counts)
-        ci = np.repeat(imin_k, counts) + local // njr
-        cj = np.repeat(jmin_k, counts) + local % njr
-        px, py = ci.astype(np.float64), cj.astype(np.float64)
-        # Edge functions: each depends only on its edge's endpoints (exactly antisymmetric).
-        ea = (bx[t] - px) * (cy[t] - py) - (by[t] - py) * (cx[t] - px)
-        eb = (cx[t] - px) * (ay[t] - py) - (cy[t] - py) * (ax[t] - px)
-        ec = (ax[t] - px) * (by[t] - py) - (ay[t] - py) * (bx[t] - px)
-        hit = ((ea > 0) & (eb > 0) & (ec > 0)) | ((ea < 0) & (eb < 0) & (ec < 0))
-        t, ci, cj = t[hit], ci[hit], cj[hit]
-        ea, eb, ec = ea[hit], eb[hit], ec[hit]
-        z = (ea * tri[t, 0, 2] + eb * tri[t, 1, 2] + ec * tri[t, 2, 2]) / (ea + eb + ec)
-        # Voxel centres strictly above the crossing are toggled.
-        k = np.clip(np.floor(z) + 1, 0, n).astype(np.int64)
-        flat = (ci * n + cj) * (n + 1) + k
-        occ_toggle += np.bincount(flat, minlength=n * n * (n + 1)).astype(np.int32)
+        # Bounded memory: triangles in chunks of about CHUNK_PAIRS candidate pairs.
+        ends = np.searchsorted(np.cumsum(counts), np.arange(CHUNK_PAIRS, total, CHUNK_PAIRS))
+        for sel in np.split(np.arange(len(idx)), np.unique(ends)):
+            if len(sel):
+                occ_toggle += _crossings(tri, idx[sel], imin, jmin, ni[sel], nj[sel], n,
+                                         (ax, ay, bx, by, cx, cy))
     parity = np.cumsum(occ_toggle.reshape(n, n, n + 1), axis=2) & 1
     return parity[:, :, :n].astype(bool)
+
+
+def _crossings(tri, idx, imin, jmin, ni, nj, n, xy) -> np.ndarray:
+    """Toggle counts (n * n * (n + 1),) of the crossings of triangles `idx` with the rays
+    through their candidate columns (the integer points of their xy bounding box)."""
+    ax, ay, bx, by, cx, cy = xy
+    counts = ni * nj
+    total = int(counts.sum())
+    t = np.repeat(idx, counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    local = np.arange(total, dtype=np.int64) - starts
+    njr = np.repeat(nj, counts)
+    ci = np.repeat(imin[idx].astype(np.int64), counts) + local // njr
+    cj = np.repeat(jmin[idx].astype(np.int64), counts) + local % njr
+    px, py = ci.astype(np.float64), cj.astype(np.float64)
+    # Edge functions: each depends only on its edge's endpoints (exactly antisymmetric).
+    ea = (bx[t] - px) * (cy[t] - py) - (by[t] - py) * (cx[t] - px)
+    eb = (cx[t] - px) * (ay[t] - py) - (cy[t] - py) * (ax[t] - px)
+    ec = (ax[t] - px) * (by[t] - py) - (ay[t] - py) * (bx[t] - px)
+    hit = ((ea > 0) & (eb > 0) & (ec > 0)) | ((ea < 0) & (eb < 0) & (ec < 0))
+    t, ci, cj = t[hit], ci[hit], cj[hit]
+    ea, eb, ec = ea[hit], eb[hit], ec[hit]
+    z = (ea * tri[t, 0, 2] + eb * tri[t, 1, 2] + ec * tri[t, 2, 2]) / (ea + eb + ec)
+    # Voxel centres strictly above the crossing are toggled.
+    k = np.clip(np.floor(z) + 1, 0, n).astype(np.int64)
+    return np.bincount((ci * n + cj) * (n + 1) + k, minlength=n * n * (n + 1))

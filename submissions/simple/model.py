@@ -1,8 +1,9 @@
 """The simple model: a small CNN encoder and an MLP head that predicts a fixed-length token
-sequence in one shot (no autoregression), one distribution over the vocabulary per position.
+sequence in one shot (no autoregression), one distribution per position.
 
-Positions have types (see tokens.py): a per-position mask keeps each position's distribution
-on the tokens its slot allows, in training (cross-entropy over allowed tokens) and decoding.
+Positions have types (see tokens.py): the head's last layer computes, for each position, only
+the logits of the tokens its type allows. That is the vocab x seq_len output with the grammar
+mask applied, without computing the logits the mask would throw away.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ IMAGE_SIZE = 64  # the 224 px renders are downsampled to 64x64 RGB
 class SimpleCadNet(nn.Module):
     """CNN (3 -> 32 -> 64 channels, pooling -> 128-D features) + MLP (128 -> 256 -> vocab x seq_len)."""
 
-    def __init__(self, vocab_size: int, seq_len: int, allowed: np.ndarray):
+    def __init__(self, n_logits: int):
         super().__init__()
-        self.vocab_size = vocab_size
-        self.seq_len = seq_len
+        self.n_logits = n_logits
         self.encoder = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
             nn.MaxPool2d(2),                                    # 32 x 32 x 32
@@ -33,19 +33,12 @@ class SimpleCadNet(nn.Module):
         )
         self.head = nn.Sequential(
             nn.Linear(128, 256), nn.ReLU(inplace=True), nn.Dropout(0.1),
-            nn.Linear(256, vocab_size * seq_len),
+            nn.Linear(256, n_logits),
         )
-        mask = torch.as_tensor(np.asarray(allowed, dtype=bool))
-        if tuple(mask.shape) != (seq_len, vocab_size):
-            raise ValueError(f"allowed mask must be ({seq_len}, {vocab_size}), got {tuple(mask.shape)}")
-        # Additive mask: 0 where a token is allowed at a position, -inf-like elsewhere.
-        self.register_buffer("logit_mask", torch.where(mask, 0.0, -1e9))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images float (B, 3, 64, 64) in [0, 1] -> masked logits (B, seq_len, vocab)."""
-        feats = self.encoder(images * 2.0 - 1.0)
-        logits = self.head(feats).view(-1, self.seq_len, self.vocab_size)
-        return logits + self.logit_mask
+        """images float (B, 3, 64, 64) in [0, 1] -> (B, n_logits), laid out by `Layout`."""
+        return self.head(self.encoder(images * 2.0 - 1.0))
 
 
 def count_parameters(model: nn.Module) -> int:

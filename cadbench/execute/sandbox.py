@@ -1,0 +1,248 @@
+"""The harness side of the executor: start the warm worker (zygote.py), send it one candidate at
+a time, and turn its reply plus the candidate's plain arrays into an ExecResult.
+
+Trust boundary: nothing the candidate process produced is unpickled. Its mesh arrives as two
+.npy files whose headers are checked before reading (allow_pickle=False), then validated by
+Mesh.from_arrays; every file is opened without following symlinks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ExecConfig
+from ..errors import CadbenchError
+from ..geometry.mesh import Mesh, MeshError
+from . import status as S
+from .child import FACES_FILE, OUTPUT_FILE, VERTICES_FILE
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_S = 180.0      # importing cadquery on a loaded 2-core machine
+REPLY_SLACK_S = 30.0           # zygote overhead beyond the candidate's own timeout
+MAX_ARRAY_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class ExecResult:
+    status: str                 # one of execute/status.py
+    error: str | None           # "ExceptionType: short message" / signal name / reason
+    picked_by: str | None       # e.g. "var:solid", "var:result", "show_object"
+    mesh: Mesh | None           # only when status == "ok"
+    volume: float | None        # OCC's volume of the picked solid(s)
+    n_solids: int
+    duration_s: float
+    output_tail: str            # capped stdout+stderr of the candidate
+    # Which protections were in force for this candidate: {"uid", "network", "privileges_dropped"}
+    isolation: dict = field(default_factory=dict)
+    # False when OCC's BRepCheck flagged the solid but its mesh agreed with its volume (accepted)
+    brep_valid: bool | None = None
+
+
+class ZygoteDied(CadbenchError):
+    """The warm worker could not be started or stopped answering (a harness fault)."""
+
+
+class Sandbox:
+    """Runs candidate programs in isolated processes forked from one warm worker.
+
+    A context manager; one instance serves one thread. `run(code)` never raises for anything
+    the candidate does; a fault of the harness itself gives status `harness_error`."""
+
+    def __init__(self, config: ExecConfig | None = None):
+        self.config = config or ExecConfig()
+        self.restarts = 0            # times the warm worker died and was restarted
+        self._proc: subprocess.Popen | None = None
+        self._base: str | None = None
+        self._buf = b""
+        self.worker_info: dict = {}
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> "Sandbox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                return
+            self.restarts += 1  # the warm worker died: start a fresh one transparently
+            log.warning("sandbox warm worker exited (code %s); restarting", self._proc.returncode)
+        if self._base is None:
+            self._base = tempfile.mkdtemp(prefix="cadbench-sandbox-")
+            os.chmod(self._base, 0o711)  # candidates may enter their own folder, not list others
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": pkg_root,
+               "HOME": self._base, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "cadbench.execute.zygote", self._base],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            start_new_session=True, cwd=self._base)
+        self._buf = b""
+        line = self._read_line(time.monotonic() + STARTUP_TIMEOUT_S)
+        self.worker_info = json.loads(line)
+        if not self.worker_info.get("ready"):
+            raise ZygoteDied(f"warm worker did not start: {line[:200]!r}")
+        if self.config.drop_privileges and not self.worker_info.get("root"):
+            log.warning("cadbench sandbox not running as root: candidates keep this user's "
+                        "privileges (see docs/security.md)")
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._kill(proc)
+        if self._base is not None:
+            shutil.rmtree(self._base, ignore_errors=True)
+            self._base = None
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+    # ---- one candidate -------------------------------------------------------------------
+    def run(self, code: str) -> ExecResult:
+        t0 = time.perf_counter()
+        if not isinstance(code, str):
+            return self._fail(S.HARNESS_ERROR, f"code must be str, got {type(code).__name__}", t0)
+        for attempt in (0, 1):
+            try:
+                self.start()
+                reply = self._request(code)
+                return self._to_result(reply, t0)
+            except (ZygoteDied, OSError, ValueError) as exc:
+                # The warm worker died or misbehaved (not the candidate: it runs in a grandchild).
+                log.warning("sandbox warm worker failed (%s)", exc)
+                if self._proc is not None:
+                    self._kill(self._proc)  # start() then counts and replaces it
+                if attempt == 1:
+                    return self._fail(S.HARNESS_ERROR, f"warm worker failed twice: {exc}"[:300], t0)
+            except Exception as exc:  # never raise for a candidate; say what broke
+                return self._fail(S.HARNESS_ERROR, f"{type(exc).__name__}: {exc}"[:300], t0)
+        raise AssertionError("unreachable")
+
+    def _request(self, code: str) -> dict:
+        msg = json.dumps({"code": code, "config": self.config.to_dict()}).encode() + b"\n"
+        try:
+            self._proc.stdin.write(msg)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise ZygoteDied(f"cannot write to warm worker: {exc}") from exc
+        deadline = time.monotonic() + self.config.timeout_s + REPLY_SLACK_S
+        reply = json.loads(self._read_line(deadline))
+        if not isinstance(reply, dict) or reply.get("status") not in S.ALL_STATUSES:
+            raise ValueError(f"malformed reply from warm worker: {str(reply)[:200]}")
+        return reply
+
+    def _read_line(self, deadline: float) -> bytes:
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ZygoteDied("warm worker did not answer in time")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise ZygoteDied(f"warm worker exited (code {self._proc.poll()})")
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line
+
+    def _to_result(self, reply: dict, t0: float) -> ExecResult:
+        workdir = reply.get("workdir")
+        try:
+            status, error = reply["status"], reply.get("error")
+            mesh = None
+            tail = ""
+            if workdir:
+                tail = read_tail(os.path.join(workdir, OUTPUT_FILE), self.config.max_output_bytes)
+                if status == S.OK:
+                    try:
+                        mesh = Mesh.from_arrays(
+                            load_npy(os.path.join(workdir, VERTICES_FILE), np.float64),
+                            load_npy(os.path.join(workdir, FACES_FILE), np.int64))
+                    except (OSError, ValueError, MeshError) as exc:
+                        status, error = S.INVALID_GEOMETRY, f"mesh rejected: {exc}"[:300]
+            return ExecResult(
+                status=status, error=error, picked_by=reply.get("picked_by"), mesh=mesh,
+                volume=reply.get("volume"), n_solids=int(reply.get("n_solids") or 0),
+                duration_s=time.perf_counter() - t0, output_tail=tail,
+                isolation=reply.get("isolation") or {}, brep_valid=reply.get("brep_valid"))
+        finally:
+            if workdir and self._base and os.path.dirname(workdir) == self._base:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    @staticmethod
+    def _fail(status: str, error: str, t0: float) -> ExecResult:
+        return ExecResult(status=status, error=error, picked_by=None, mesh=None, volume=None,
+                          n_solids=0, duration_s=time.perf_counter() - t0, output_tail="")
+
+
+def _open_regular(path: str, max_bytes: int):
+    """Open a file the candidate wrote: no symlinks, a regular file, a single link, bounded."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > max_bytes:
+        os.close(fd)
+        raise ValueError(f"{os.path.basename(path)}: not a plain file within limits")
+    return os.fdopen(fd, "rb"), st.st_size
+
+
+def load_npy(path: str, dtype) -> np.ndarray:
+    """Read a (n, 3) .npy written by the candidate: header checked (dtype, shape, size) before
+    any allocation, never unpickled."""
+    f, size = _open_regular(path, MAX_ARRAY_BYTES)
+    with f:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"{os.path.basename(path)}: unsupported .npy version {version}")
+        shape, fortran, dt = read_header(f)
+        if dt != np.dtype(dtype) or len(shape) != 2 or shape[1] != 3 or fortran:
+            raise ValueError(f"{os.path.basename(path)}: unexpected array {dt} {shape}")
+        nbytes = int(np.prod(shape)) * dt.itemsize
+        if nbytes != size - f.tell():
+            raise ValueError(f"{os.path.basename(path)}: size does not match header")
+        return np.frombuffer(f.read(nbytes), dtype=dt).reshape(shape)
+
+
+def read_tail(path: str, max_bytes: int) -> str:
+    try:
+        f, size = _open_regular(path, 1 << 40)
+    except (OSError, ValueError):
+        return ""
+    with f:
+        f.seek(max(0, size - max_bytes))
+        return f.read(max_bytes).decode("utf-8", errors="replace")

@@ -1,0 +1,370 @@
+"""The `vit_gpt2` submission: a ViT encoder + GPT-2 decoder that writes CadQuery programs.
+
+Offline first: pretrained halves come only from local folders or the local Hugging Face cache
+(weights.py); when none is found the model is initialised from config at the requested size
+and says so. torch/transformers are imported inside methods only (`cadbench list` imports
+this module to read its description).
+
+Checkpoint folder (`save` / `load`):
+    model/              VisionEncoderDecoderModel.save_pretrained (float16 weights by default)
+    tokenizer.json      + code_tokenizer.json: the tokenizer and its special ids
+    vit_gpt2.json       architecture, image preprocessing, output length, token-length
+                        distribution, training summary
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cadbench.errors import InputError
+from cadbench.submissions import Submission
+
+from . import weights
+
+META_FILE = "vit_gpt2.json"
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoint"
+# Options that decide the architecture: a checkpoint's own values win over the caller's.
+ARCH_OPTIONS = ("size", "encoder", "decoder", "image_size", "vocab_size")
+SIZE_DEFAULTS = {  # epochs, learning rate
+    "micro": {"epochs": 1, "lr": 1e-3},
+    "tiny": {"epochs": 40, "lr": 1e-3},
+    "base": {"epochs": 10, "lr": 1e-4},
+}
+
+
+def say(msg: str) -> None:
+    print(f"vit_gpt2: {msg}", file=sys.stderr, flush=True)
+
+
+# Not decorated with @register_submission: it is a built-in (BUILTIN_SUBMISSIONS maps
+# "vit_gpt2" to submissions.vit_gpt2:VitGpt2Submission, this class re-exported by __init__),
+# and the decorator would warn because the class is defined in a submodule.
+class VitGpt2Submission(Submission):
+    name = "vit_gpt2"
+    description = ("ViT encoder + GPT-2 decoder with cross-attention (transformers "
+                   "VisionEncoderDecoderModel); offline: local pretrained weights or from "
+                   "config, size tiny (CPU) or base.")
+    dependencies = ("torch", "transformers", "tokenizers")
+    needs_training = True
+    default_options: dict[str, Any] = {
+        "size": "tiny",            # tiny | base (| micro: tests and smoke runs)
+        "encoder": "",             # local folder or cached hub name; "" = size default; none
+        "decoder": "",             # idem (base defaults: google/vit-base-patch16-224-in21k, gpt2)
+        "require_pretrained": False,  # error instead of from-config init when not found
+        "image_size": 0,           # 0 = the size's (or pretrained encoder's) own
+        "vocab_size": 0,           # code-bpe vocabulary; 0 = the size's default
+        "epochs": 0,               # 0 = the size's default
+        "batch_size": 32,          # training and generation batch
+        "grad_accum": 1,
+        "lr": 0.0,                 # 0 = the size's default
+        "max_minutes": 0.0,        # wall-clock budget of the training loop; 0 = none
+        "device": "auto",          # auto | cpu | cuda[:N]
+        "threads": 0,              # torch CPU threads; 0 = torch's default
+        "val_samples": 16,         # validation programs run in the sandbox after each epoch
+        "checkpoint_dir": "",      # training state for resume; "" = runs/vit_gpt2-<size>-train
+        "resume": True,
+        "beams": 1,                # 1 = greedy
+        "max_new_tokens": 0,       # 0 = from the training split's longest program (+25%)
+        "temperature": 0.8,        # sampling, for generate_many (best-of-N)
+        "top_p": 0.95,
+        "repair": True,            # light syntax repair of outputs (counted separately)
+        "save_dtype": "float16",   # float16 | float32 weights in saved checkpoints
+        "progress": True,
+    }
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        from .model import size_spec  # validates `size` early, with a clear message
+        size_spec(self.options["size"])
+        self.model = None
+        self.tokenizer = None
+        self.image_spec = None
+        self.meta: dict[str, Any] = {}
+        self._repair_stats = None
+        self._device: str | None = None
+
+    # -- building --------------------------------------------------------------------------
+    def _resolve_half(self, which: str) -> weights.LocalModel | None:
+        size = self.options["size"]
+        spec = str(self.options[which]).strip()
+        if spec.lower() == "none":
+            return None
+        if not spec:
+            if size != "base":
+                return None
+            spec = weights.DEFAULT_ENCODER if which == "encoder" else weights.DEFAULT_DECODER
+        found = weights.resolve(spec)
+        if found is None:
+            msg = (f"{which} {spec!r} not found on this machine (looked in "
+                   f"{weights.models_dir()} and the Hugging Face cache {weights.hf_hub_cache()}; "
+                   f"nothing is downloaded)")
+            if self.options["require_pretrained"]:
+                raise InputError(msg + "; import it with `cadbench models import DIR --name "
+                                 f"{spec}` or drop require_pretrained")
+            say(msg + f"; initialising the {which} from config at size {size!r} (random "
+                f"weights). To use pretrained weights: `cadbench models import DIR --name {spec}`")
+            return None
+        say(f"{which}: {found.name} from {found.path} ({found.source}, {found.model_type})")
+        return found
+
+    def _device_name(self) -> str:
+        if self._device is None:
+            import torch
+
+            from .train import pick_device
+            if self.options["threads"]:
+                torch.set_num_threads(int(self.options["threads"]))
+            self._device = pick_device(str(self.options["device"]))
+        return self._device
+
+    def _build(self, programs: list[str], state_dir: Path, fingerprint: str) -> None:
+        from . import model as M
+        from .preprocess import image_spec_for
+        from .tokenizer import CodeTokenizer, length_stats
+        spec = M.size_spec(self.options["size"])
+        enc, dec = self._resolve_half("encoder"), self._resolve_half("decoder")
+
+        saved_tok = state_dir / "tokenizer"
+        if self.options["resume"] and _fingerprint_of(state_dir) == fingerprint and \
+                (saved_tok / "tokenizer.json").is_file():
+            tokenizer = CodeTokenizer.load(saved_tok)
+        elif dec is not None and dec.has_tokenizer:
+            tokenizer = CodeTokenizer.from_model_folder(Path(dec.path))
+        else:
+            vocab = int(self.options["vocab_size"]) or spec.vocab_size
+            tokenizer = CodeTokenizer.train(programs, vocab_size=vocab)
+        stats = length_stats([len(t) for t in tokenizer.encode_batch(programs)])
+        say(f"tokenizer {tokenizer.kind} ({tokenizer.vocab_size} tokens): {stats.line()} "
+            f"(characters: max {max(len(p) for p in programs)})")
+
+        need = stats.max + 2  # start token + program + end token
+        n_positions = max(spec.n_positions, 64 * -(-int(need * 1.25) // 64))
+        encoder = M.encoder_from_folder(enc.path) if enc else M.encoder_from_config(spec)
+        if dec:
+            decoder = M.decoder_from_folder(dec.path)
+            n_positions = int(getattr(decoder.config, "n_positions", 0) or
+                              getattr(decoder.config, "max_position_embeddings", need))
+            if need > n_positions:
+                say(f"warning: the longest program needs {need} positions, the pretrained "
+                    f"decoder has {n_positions}: longer targets are cut")
+        else:
+            decoder = M.decoder_from_config(spec, tokenizer.vocab_size, n_positions,
+                                            tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+        self.model = M.assemble(encoder, decoder, tokenizer.bos_id, tokenizer.eos_id,
+                                tokenizer.pad_id, tokenizer.vocab_size)
+        image_size = int(getattr(encoder.config, "image_size", 0) or spec.image_size)
+        if self.options["image_size"] and enc is None:
+            image_size = int(self.options["image_size"])
+            self.model.encoder.config.image_size = image_size
+        elif self.options["image_size"] and int(self.options["image_size"]) != image_size:
+            say(f"image_size={self.options['image_size']} ignored: the pretrained encoder "
+                f"takes {image_size} px")
+        if enc is None and image_size != spec.image_size:
+            # rebuild the encoder at the requested resolution (position embeddings differ)
+            from dataclasses import replace
+            encoder = M.encoder_from_config(replace(spec, image_size=image_size))
+            self.model = M.assemble(encoder, decoder, tokenizer.bos_id, tokenizer.eos_id,
+                                    tokenizer.pad_id, tokenizer.vocab_size)
+        self.tokenizer = tokenizer
+        self.image_spec = image_spec_for(image_size, enc.path if enc else None)
+        max_new = int(self.options["max_new_tokens"]) or int(stats.max * 1.25) + 8
+        self.meta = {
+            "format_version": FORMAT_VERSION, "size": self.options["size"],
+            "encoder": enc.to_dict() if enc else None, "decoder": dec.to_dict() if dec else None,
+            "image": self.image_spec.to_dict(), "n_positions": n_positions,
+            "max_new_tokens": min(max_new, n_positions - 1),
+            "tokenizer": tokenizer.describe(), "token_lengths": stats.to_dict(),
+            "num_parameters": M.count_parameters(self.model),
+        }
+        say(f"model: {self.meta['num_parameters']:,} parameters, {image_size} px input, "
+            f"outputs up to {self.meta['max_new_tokens']} tokens")
+
+    # -- training --------------------------------------------------------------------------
+    def fit(self, train, val=None, *, epochs=None, seed=0):
+        from .evaluate import QuickValidator, safe_score
+        from .preprocess import resize_images
+        from .train import TrainConfig, train as train_loop
+        if not train:
+            raise InputError("vit_gpt2: empty training set")
+        bad = [s.id for s in train if not s.code or not s.code.strip()]
+        if bad:
+            raise InputError(f"vit_gpt2: training sample(s) without a program: {bad[:5]}")
+        size = self.options["size"]
+        epochs = int(epochs or self.options["epochs"] or SIZE_DEFAULTS[size]["epochs"])
+        lr = float(self.options["lr"] or SIZE_DEFAULTS[size]["lr"])
+        device = self._device_name()
+        state_dir = Path(self.options["checkpoint_dir"] or f"runs/vit_gpt2-{size}-train")
+        fingerprint = self._fingerprint(train, epochs, lr, seed)
+        if self.options["resume"] and (state_dir / "fingerprint.txt").is_file() and \
+                _fingerprint_of(state_dir) != fingerprint:
+            say(f"{state_dir} holds a training state for other data or options: starting "
+                f"afresh (it is replaced)")
+            (state_dir / "train_state.pt").unlink(missing_ok=True)
+
+        import torch
+        torch.manual_seed(seed)
+        programs = [s.code for s in train]
+        self._build(programs, state_dir, fingerprint)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save(state_dir / "tokenizer")
+        (state_dir / "fingerprint.txt").write_text(fingerprint + "\n")
+
+        say(f"preparing {len(train)} images at {self.image_spec.size} px")
+        images = resize_images(train, self.image_spec.size)
+        tokens = self.tokenizer.encode_batch(programs)
+
+        validate = None
+        val_set = list(val or [])[: int(self.options["val_samples"])]
+        validator = QuickValidator()
+        if val_set:
+            val_images = resize_images(val_set, self.image_spec.size)
+
+            def validate() -> dict:
+                preds = self._generate_texts(val_images, progress=False)
+                return safe_score(validator, [p[0] for p in preds], [s.code for s in val_set])
+
+        cfg = TrainConfig(epochs=epochs, batch_size=int(self.options["batch_size"]),
+                          grad_accum=int(self.options["grad_accum"]), lr=lr,
+                          warmup_steps=min(200, max(10, epochs * len(train) //
+                                                    int(self.options["batch_size"]) // 20)),
+                          max_minutes=float(self.options["max_minutes"]), seed=seed,
+                          device=device, checkpoint_dir=state_dir,
+                          resume=bool(self.options["resume"]),
+                          progress=bool(self.options["progress"]))
+        say(f"training on {device}: {len(train)} samples, {epochs} epochs, batch "
+            f"{cfg.batch_size} x {cfg.grad_accum}, lr {lr:g}"
+            + (f", budget {cfg.max_minutes:g} min" if cfg.max_minutes else "")
+            + f"; state in {state_dir}")
+        try:
+            summary = train_loop(self.model, images, tokens, self.tokenizer.eos_id,
+                                 self.meta["n_positions"] - 1, self.image_spec, cfg, validate)
+        finally:
+            validator.close()
+        self.meta["training"] = {**summary.to_dict(), "n_train": len(train),
+                                 "epochs_planned": epochs, "lr": lr, "seed": seed,
+                                 "device": device}
+        say(f"trained {summary.epochs_done:.2f} epochs in {summary.seconds / 60:.1f} min "
+            f"(stopped by {summary.stopped_by}), final loss {summary.final_loss:.4f}")
+
+    def _fingerprint(self, train, epochs: int, lr: float, seed: int) -> str:
+        keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum")}
+        blob = json.dumps({"ids": [s.id for s in train], "epochs": epochs, "lr": lr,
+                           "seed": seed, **keys}, sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+    # -- generation ------------------------------------------------------------------------
+    def _decode_config(self, **kw):
+        from .decode import DecodeConfig
+        base = dict(max_new_tokens=int(self.options["max_new_tokens"] or
+                                       self.meta["max_new_tokens"]),
+                    beams=int(self.options["beams"]), batch_size=int(self.options["batch_size"]),
+                    repair=bool(self.options["repair"]),
+                    temperature=float(self.options["temperature"]),
+                    top_p=float(self.options["top_p"]))
+        base.update(kw)
+        return DecodeConfig(**base)
+
+    def _generate_texts(self, images, progress: bool, seed: int | None = None, **kw):
+        from .decode import generate_texts
+        from .repair import RepairStats
+        if self.model is None:
+            raise InputError("vit_gpt2: no model: train it (`cadbench train --model vit_gpt2`)"
+                             " or load a checkpoint")
+        if self._repair_stats is None:
+            self._repair_stats = RepairStats()
+        return generate_texts(self.model, self.tokenizer, images, self.image_spec,
+                              self._decode_config(**kw), self._device_name(),
+                              self._repair_stats, seed=seed, progress=progress)
+
+    def generate(self, samples):
+        from .preprocess import resize_images
+        images = resize_images(samples, self.image_spec.size) if samples else []
+        if not len(images):
+            return []
+        return [c[0] for c in self._generate_texts(images, progress=False)]
+
+    def generate_many(self, samples, k, seed):
+        """k candidates per image: k independent samples (temperature, top-p) from `seed`."""
+        if k == 1:
+            return [[c] for c in self.generate(samples)]
+        from .preprocess import resize_images
+        images = resize_images(samples, self.image_spec.size)
+        return self._generate_texts(images, progress=False, seed=seed, sample=True,
+                                    num_return=k, beams=1)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    @classmethod
+    def default_checkpoint(cls) -> Path | None:
+        return CHECKPOINT_DIR
+
+    def save(self, dir) -> None:
+        import torch
+        if self.model is None:
+            raise InputError("vit_gpt2: nothing to save: the model is not trained or loaded")
+        dir = Path(dir)
+        dir.mkdir(parents=True, exist_ok=True)
+        state = self.model.state_dict()
+        if self.options["save_dtype"] == "float16":
+            state = {k: v.to(torch.float16) if v.is_floating_point() else v
+                     for k, v in state.items()}
+        from .model import quiet_transformers
+        with quiet_transformers():
+            self.model.save_pretrained(str(dir / "model"), state_dict=state)
+        self.tokenizer.save(dir)
+        meta = {**self.meta, "options": {k: self.options[k] for k in ARCH_OPTIONS},
+                "saved_dtype": self.options["save_dtype"]}
+        (dir / META_FILE).write_text(json.dumps(meta, indent=1, default=str) + "\n")
+
+    @classmethod
+    def load(cls, dir, **options) -> "VitGpt2Submission":
+        from .model import load_saved
+        from .preprocess import ImageSpec
+        from .tokenizer import CodeTokenizer
+        dir = Path(dir)
+        meta_path = dir / META_FILE
+        if not meta_path.is_file():
+            raise InputError(f"{dir}: not a vit_gpt2 checkpoint (no {META_FILE}); train one "
+                             f"with `cadbench train --model vit_gpt2 --out {dir}`")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise InputError(f"{meta_path}: format_version {meta.get('format_version')!r}, "
+                             f"this code reads {FORMAT_VERSION}")
+        saved = meta.get("options", {})
+        for key in ARCH_OPTIONS:
+            if key in options and str(options[key]) != str(saved.get(key)):
+                raise InputError(f"{dir}: checkpoint has {key}={saved.get(key)!r}, but "
+                                 f"{key}={options[key]!r} was asked; train that model or pass "
+                                 f"another --checkpoint")
+        sub = cls(**{**{k: v for k, v in saved.items() if k in cls.default_options}, **options})
+        sub.meta = meta
+        sub.tokenizer = CodeTokenizer.load(dir)
+        sub.image_spec = ImageSpec.from_dict(meta["image"])
+        sub.model = load_saved(dir / "model", sub._device_name())
+        return sub
+
+    # -- description -----------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        if self.model is not None:
+            return sum(p.numel() for p in self.model.parameters())
+        return int(self.meta.get("num_parameters", 0))
+
+    def metadata(self) -> dict[str, Any]:
+        out = super().metadata()
+        out["architecture"] = {k: self.meta.get(k) for k in (
+            "size", "encoder", "decoder", "image", "n_positions", "max_new_tokens",
+            "tokenizer", "token_lengths")}
+        if "training" in self.meta:
+            out["training"] = {k: v for k, v in self.meta["training"].items() if k != "history"}
+        if self._repair_stats is not None:
+            out["generation"] = self._repair_stats.to_dict()
+        return out
+
+
+def _fingerprint_of(state_dir: Path) -> str | None:
+    p = Path(state_dir) / "fingerprint.txt"
+    return p.read_text().strip() if p.is_file() else None

@@ -1,0 +1,157 @@
+"""Tokenizers for CadQuery programs.
+
+Two kinds, behind one small class (`CodeTokenizer`):
+  - "gpt2": the pretrained decoder's own byte-level BPE, read from its local folder
+    (`tokenizer.json`, or `vocab.json` + `merges.txt`). `<|endoftext|>` is BOS, EOS and pad.
+  - "code-bpe": a byte-level BPE trained offline on the training programs. It is code-aware:
+    numbers (`-0.3984375`, `6.123233995736766e-17`) are pre-split from the text between them,
+    so a frequent number becomes one token and the fixed idiom between numbers (`), cq.Vector(`,
+    `)\\nloop1=wp_sketch0.moveTo(`) can merge into a few long tokens. GenCAD-style programs
+    shrink to a fraction of the GPT-2 token count, which is what makes a CPU model feasible.
+
+Output length is decided from the data (`length_stats`), never a fixed cap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cadbench.errors import InputError
+
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "code_tokenizer.json"
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
+GPT2_EOS = "<|endoftext|>"
+# A number not glued to an identifier (so `loop12`, `wp_sketch0` stay text).
+NUMBER_PATTERN = r"(?<![A-Za-z_0-9.])-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?"
+
+
+@dataclass(frozen=True)
+class LengthStats:
+    """Token-length distribution of a set of programs (EOS not counted)."""
+
+    count: int
+    mean: float
+    p50: int
+    p90: int
+    p99: int
+    max: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (f"{self.count} programs, tokens mean {self.mean:.1f}, median {self.p50}, "
+                f"p90 {self.p90}, p99 {self.p99}, max {self.max}")
+
+
+def length_stats(lengths: list[int]) -> LengthStats:
+    if not lengths:
+        raise InputError("no programs to measure")
+    a = np.asarray(lengths)
+    return LengthStats(count=len(a), mean=float(a.mean()), p50=int(np.percentile(a, 50)),
+                       p90=int(np.percentile(a, 90)), p99=int(np.percentile(a, 99)),
+                       max=int(a.max()))
+
+
+class CodeTokenizer:
+    """A `tokenizers.Tokenizer` plus the special ids a seq2seq decoder needs."""
+
+    def __init__(self, tok, kind: str, bos_id: int, eos_id: int, pad_id: int):
+        self.tok = tok
+        self.kind = kind
+        self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def train(cls, programs: list[str], vocab_size: int = 2048,
+              min_frequency: int = 2) -> "CodeTokenizer":
+        """Train the code-aware byte-level BPE on `programs` (offline, seconds)."""
+        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+        if not programs:
+            raise InputError("cannot train a tokenizer on zero programs")
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(NUMBER_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok.train_from_iterator(programs, trainer=trainer)
+        ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+        return cls(tok, "code-bpe", bos_id=ids[1], eos_id=ids[2], pad_id=ids[0])
+
+    @classmethod
+    def from_model_folder(cls, folder: Path) -> "CodeTokenizer":
+        """The pretrained decoder's tokenizer (GPT-2 files) from its local folder."""
+        from tokenizers import Tokenizer
+        folder = Path(folder)
+        if (folder / "tokenizer.json").is_file():
+            tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+            from tokenizers import decoders, models, pre_tokenizers
+            tok = Tokenizer(models.BPE.from_file(str(folder / "vocab.json"),
+                                                 str(folder / "merges.txt")))
+            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            tok.decoder = decoders.ByteLevel()
+        else:
+            raise InputError(f"{folder}: no tokenizer files (tokenizer.json or "
+                             f"vocab.json + merges.txt)")
+        eos = tok.token_to_id(GPT2_EOS)
+        if eos is None:  # not GPT-2's vocabulary: add our own specials
+            tok.add_special_tokens(list(SPECIAL_TOKENS))
+            ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+            return cls(tok, "pretrained", bos_id=ids[1], eos_id=ids[2], pad_id=ids[0])
+        return cls(tok, "gpt2", bos_id=eos, eos_id=eos, pad_id=eos)
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.tok.save(str(folder / TOKENIZER_FILE))
+        meta = {"kind": self.kind, "bos_id": self.bos_id, "eos_id": self.eos_id,
+                "pad_id": self.pad_id}
+        (folder / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> "CodeTokenizer":
+        from tokenizers import Tokenizer
+        folder = Path(folder)
+        tok_path, meta_path = folder / TOKENIZER_FILE, folder / META_FILE
+        for p in (tok_path, meta_path):
+            if not p.is_file():
+                raise InputError(f"{folder}: not a saved vit_gpt2 tokenizer (missing {p.name})")
+        meta = json.loads(meta_path.read_text())
+        return cls(Tokenizer.from_file(str(tok_path)), meta["kind"], meta["bos_id"],
+                   meta["eos_id"], meta["pad_id"])
+
+    # -- use -------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids) -> str:
+        """Text of `ids`, stopping at EOS and dropping BOS/pad."""
+        out = []
+        for i in (int(x) for x in ids):
+            if i == self.eos_id and out:
+                break
+            if i in (self.bos_id, self.pad_id, self.eos_id):
+                continue
+            out.append(i)
+        return self.tok.decode(out, skip_special_tokens=False)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "vocab_size": self.vocab_size}

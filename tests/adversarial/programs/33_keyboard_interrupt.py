@@ -1,0 +1,3 @@
+# expect: runtime_error
+# what: raises KeyboardInterrupt (must not stop the harness).
+raise KeyboardInterrupt

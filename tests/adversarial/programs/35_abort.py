@@ -1,0 +1,4 @@
+# expect: crashed
+# what: os.abort() (SIGABRT).
+import os
+os.abort()

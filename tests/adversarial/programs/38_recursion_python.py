@@ -1,0 +1,5 @@
+# expect: runtime_error
+# what: unbounded recursion (RecursionError).
+def f(n):
+    return f(n + 1)
+f(0)

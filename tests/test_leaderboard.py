@@ -1,0 +1,90 @@
+"""Leaderboard tables: rendering from records, splicing between markers, and staleness of the
+committed docs relative to the committed records."""
+
+from pathlib import Path
+
+import pytest
+
+from cadbench.cli import main
+from cadbench.leaderboard import (END_MARKER, START_MARKER, between_markers, render_tables,
+                                  stale_files, target_files, write_tables)
+from cadbench.records import RunRecord
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_committed_tables_are_up_to_date():
+    """Fails when leaderboards/ changed without `cadbench leaderboard --write`."""
+    docs = REPO / "docs" / "leaderboard.md"
+    assert between_markers(docs.read_text()) is not None, f"{docs} lacks the markers"
+    expected = render_tables(REPO / "leaderboards").strip("\n")
+    for path in target_files(REPO):
+        if not path.exists() or between_markers(path.read_text()) is None:
+            continue  # README without markers is skipped by --write too
+        assert between_markers(path.read_text()) == expected, (
+            f"{path} is stale: run `cadbench leaderboard --write`")
+
+
+def make_record(root, model, iou_all, vsr=1.0, dataset="synth", split="test", oracle=False,
+                params=0, train=None, deps=()):
+    rec = RunRecord(kind="run", model=model, dataset=dataset, split=split, n_references=10,
+                    n_predictions=10,
+                    metrics={"n": 10, "vsr": vsr, "iou_valid_mean": iou_all / vsr,
+                             "iou_all_mean": iou_all, "iou_all_mean_ci95": [iou_all - 0.01,
+                                                                            iou_all + 0.01],
+                             "iou_best_all_mean": iou_all + 0.1,
+                             "iou_exact_all_mean": iou_all - 0.001},
+                    status_counts={"ok": int(vsr * 10)}, config={}, provenance={},
+                    submission={"num_parameters": params, "train_time_s": train,
+                                "dependencies": list(deps), "uses_ground_truth": oracle})
+    rec.save(Path(root) / dataset / split / f"{model}.json")
+
+
+def test_tables_sorted_by_iou_all_with_formatted_columns(tmp_path):
+    make_record(tmp_path, "constant", 0.025)
+    make_record(tmp_path, "gold", 1.0, oracle=True)
+    make_record(tmp_path, "neural", 0.4, vsr=0.8, params=1_234_567, train=9000,
+                deps=("torch", "transformers"))
+    make_record(tmp_path, "neural", 0.3, dataset="gencad")
+    text = render_tables(tmp_path)
+    assert "### gencad / test (10 samples)" in text and "### synth / test (10 samples)" in text
+    synth = text.split("### synth / test")[1]
+    rows = [line for line in synth.splitlines() if line.startswith("| ") and "Model" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["gold (oracle)", "neural", "constant"]
+    neural = rows[1]
+    assert "0.800" in neural and "0.500" in neural and "0.400 [0.390, 0.410]" in neural
+    assert "1.2M" in neural and "2.5 h" in neural and "torch, transformers" in neural
+    assert "| none" in rows[2] or "none |" in rows[2]
+
+
+def test_write_splices_between_markers_and_detects_staleness(tmp_path):
+    make_record(tmp_path / "lb", "constant", 0.025)
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# Title\n\nintro\n\n{START_MARKER}\nold table\n{END_MARKER}\n\nafter\n")
+    no_markers = tmp_path / "plain.md"
+    no_markers.write_text("nothing to splice\n")
+    assert stale_files(tmp_path / "lb", [doc]) == [doc]
+    with pytest.warns(UserWarning, match="no .*markers; skipped"):
+        written = write_tables(tmp_path / "lb", [doc, no_markers])
+    assert written == [doc]
+    text = doc.read_text()
+    assert text.startswith("# Title\n\nintro\n\n") and text.endswith(f"{END_MARKER}\n\nafter\n")
+    assert "old table" not in text and "| constant" in text
+    assert no_markers.read_text() == "nothing to splice\n"
+    assert stale_files(tmp_path / "lb", [doc]) == []
+    make_record(tmp_path / "lb", "gold", 1.0, oracle=True)     # a new record: now stale
+    assert stale_files(tmp_path / "lb", [doc]) == [doc]
+
+
+def test_leaderboard_cli_prints_tables(tmp_path, capsys):
+    make_record(tmp_path, "constant", 0.025)
+    assert main(["leaderboard", "--root", str(tmp_path)]) == 0
+    assert "| constant" in capsys.readouterr().out
+
+
+def test_bad_record_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "synth" / "test" / "broken.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    assert main(["leaderboard", "--root", str(tmp_path)]) == 2
+    assert "broken.json: not valid JSON" in capsys.readouterr().err
