@@ -1,8 +1,10 @@
 """`constant`: zero parameters, always the same valid program (a centred box, GenCAD idiom).
 
 The floor every submission must clear: it always executes (VSR 1.0) and its IoU is what a
-shape-blind guess earns. The box's size is an option, defaulting to the rounded mean
-bounding-box size of the synth training split (see `docs/adding_a_submission.md`).
+shape-blind guess earns. The box's size is an option, defaulting to the mean bounding-box size
+of the synth training split (5000 parts, v1 seed 0), rounded to 2 decimals: 0.890 x 0.748 x
+0.628, measured from the bounding boxes in each sample's `meta["geom_key"]`; the mean centre
+is the origin within 0.002, so the box is centred there.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def box_program(width: float, depth: float, height: float) -> str:
 class ConstantSubmission(Submission):
     name = "constant"
     description = "Zero parameters: the same centred box for every image (the floor)."
-    default_options = {"width": 1.0, "depth": 0.75, "height": 0.25}
+    default_options = {"width": 0.89, "depth": 0.75, "height": 0.63}
 
     def generate(self, samples):
         program = box_program(float(self.options["width"]), float(self.options["depth"]),

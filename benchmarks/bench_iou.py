@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -102,6 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     args = ap.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     pairs = build_pairs(load_programs(args.data), args.limit)
     errors = {n: [] for n in RESOLUTIONS}
     times = {n: [] for n in RESOLUTIONS}
@@ -138,7 +140,8 @@ def main(argv=None) -> int:
     lines = [f"{n_pairs} pairs scored from {n_programs} programs (skipped {len(skipped)}: "
              "exact IoU impossible, mesh not a closed manifold)",
              "",
-             "| resolution | MAE vs exact | p95 abs err | max abs err (pair) | ms / pair (2 voxelizations) |",
+             "| resolution | MAE vs exact | p95 abs err | max abs err (pair) "
+             "| ms / pair (2 voxelizations) |",
              "|---|---|---|---|---|"]
     for n in RESOLUTIONS:
         e = np.array(errors[n])
@@ -154,7 +157,9 @@ def main(argv=None) -> int:
               f"{1000 * float(np.percentile(full_t, 95)):.1f} ms, max {1000 * max(full_t):.1f} ms",
               f"iou_best needed the spin search (two equal moments) on {spun} pairs",
               f"iou_mecagent (off by default): {ms(meca_t):.1f} ms / pair "
-              f"(on {len(meca_t)} pairs)"]
+              f"(on {len(meca_t)} pairs)",
+              f"machine: {os.cpu_count()} CPUs, 1-min load average {load_before:.1f} at start, "
+              f"{os.getloadavg()[0]:.1f} at end (times are wall-clock, one process)"]
     text = "\n".join(lines)
     print(text)
     for s in skipped:

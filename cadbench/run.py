@@ -105,15 +105,15 @@ def load_training_data(dataset: str, limit: int | None = None):
 
 
 def fit_submission(sub: Submission, dataset: str, epochs: int | None, seed: int,
-                   limit: int | None = None) -> float:
-    """Fit on the dataset's train split (val when there is one); returns seconds taken."""
+                   limit: int | None = None) -> tuple[float, int]:
+    """Fit on the dataset's train split (val when there is one): (seconds, training samples)."""
     train, val = load_training_data(dataset, limit)
     say(f"fitting {sub.name} on {len(train)} {dataset_label(dataset)} training samples"
         f"{f' (val {len(val)})' if val else ''}; a non-learned baseline takes seconds, "
         f"a neural model minutes to hours on CPU")
     t0 = time.perf_counter()
     sub.fit(train, val, epochs=epochs, seed=seed)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, len(train)
 
 
 def write_train_info(ckpt: Path, sub: Submission, dataset: str, train_time_s: float,
@@ -140,10 +140,10 @@ def load_submission(cls: type[Submission], s: RunSettings, run_dir: Path) -> Loa
     sub = cls(**s.options)
     if not cls.needs_training:
         return LoadedSubmission(sub, "no training", None, None)
-    took = fit_submission(sub, s.dataset, None, s.seed)
+    took, n_train = fit_submission(sub, s.dataset, None, s.seed)
     ckpt = run_dir / "checkpoint"
     sub.save(ckpt)  # so a resumed run reuses this fit
-    write_train_info(ckpt, sub, s.dataset, took, None, s.seed)
+    write_train_info(ckpt, sub, s.dataset, took, None, s.seed, n_train)
     say(f"fitted {sub.name} in {took:.1f} s (saved to {ckpt})")
     return LoadedSubmission(sub, "fitted now", took, str(ckpt))
 

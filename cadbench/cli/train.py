@@ -33,9 +33,9 @@ def handle(args) -> int:
     if not cls.needs_training:
         say(f"{cls.name} needs no training; fitting anyway (its fit may do nothing)")
     sub = cls(**parse_option_strings(args.opt))
-    took = fit_submission(sub, args.dataset, args.epochs, args.seed, args.limit)
+    took, n_train = fit_submission(sub, args.dataset, args.epochs, args.seed, args.limit)
     sub.save(out)
-    write_train_info(out, sub, args.dataset, took, args.epochs, args.seed)
+    write_train_info(out, sub, args.dataset, took, args.epochs, args.seed, n_train)
     print(f"trained {sub.name} in {took:.1f} s ({sub.num_parameters():,} parameters); "
           f"checkpoint: {out}")
     return 0

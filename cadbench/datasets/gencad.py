@@ -188,7 +188,7 @@ def load_eval_file(path: str | Path, image_root: str | Path | None = None,
         seen.add(sid)
         meta = {"source": "gencad_eval", "file": str(path), "image_ref": obj.get("image"),
                 "prompt": obj.get("text"), "category": obj.get("category"),
-                "family": obj.get("category") or "gencad"}
+                "family": "gencad"}
         image = None
         if with_images:
             if image_root is not None and obj.get("image"):

@@ -84,7 +84,7 @@ class PrincipalFrame:
         equal: the other two axes are then arbitrary within their plane. None otherwise
         (all distinct, or all three equal)."""
         w = self.moments
-        close01 = (w[1] - w[0]) <= tol * w[2]
+        close01 = (w[1] - w[0]) <= tol * w[1]
         close12 = (w[2] - w[1]) <= tol * w[2]
         if close01 and not close12:
             return 2

@@ -128,7 +128,7 @@ def logits_to_ids(logits) -> np.ndarray:
 @dataclass
 class TrainConfig:
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
     threads: int = 2
@@ -232,7 +232,7 @@ def fit_model(train, val, config: TrainConfig):
                 loss.backward()
                 opt.step()
                 sched.step()
-                run_loss += float(loss)
+                run_loss += float(loss.detach())
                 bar.set_postfix(loss=f"{run_loss / (step + 1):.3f}")
             bar.close()
             entry = {"epoch": epoch + 1, "train_loss": round(run_loss / steps_per_epoch, 4),

@@ -1,9 +1,9 @@
 """Build the ViT encoder + GPT-2 decoder (`transformers.VisionEncoderDecoderModel`).
 
 Sizes (`micro` also exists, for tests and smoke runs):
-  tiny  a few million parameters that train on a 2-core CPU: 112 px input, 16 px patches
-        (49 image tokens), a 4-layer ViT of width 192 and a 4-layer GPT-2 of width 256 with
-        cross-attention, over the code-aware BPE (a ~2k vocabulary).
+  tiny  2.7M parameters that train on a shared 2-core CPU: 96 px input, 16 px patches
+        (36 image tokens), a 3-layer ViT of width 128 and a 3-layer GPT-2 of width 192 with
+        cross-attention, over the code-aware BPE (1024 tokens: ~70 per synth program).
   base  the shapes of google/vit-base-patch16-224-in21k (86M) + gpt2 (124M, 50257 tokens).
 
 Each half comes from a local Hugging Face folder when one is given (weights.resolve), else
@@ -46,8 +46,8 @@ SIZES: dict[str, SizeSpec] = {
     "micro": SizeSpec(image_size=32, patch_size=16, enc_width=32, enc_layers=1, enc_heads=2,
                       dec_width=32, dec_layers=1, dec_heads=2, vocab_size=512,
                       n_positions=64),
-    "tiny": SizeSpec(image_size=112, patch_size=16, enc_width=192, enc_layers=4, enc_heads=3,
-                     dec_width=256, dec_layers=4, dec_heads=4, vocab_size=2048,
+    "tiny": SizeSpec(image_size=96, patch_size=16, enc_width=128, enc_layers=3, enc_heads=2,
+                     dec_width=192, dec_layers=3, dec_heads=3, vocab_size=1024,
                      n_positions=256),
     "base": SizeSpec(image_size=224, patch_size=16, enc_width=768, enc_layers=12, enc_heads=12,
                      dec_width=768, dec_layers=12, dec_heads=12, vocab_size=50257,

@@ -73,6 +73,12 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def _rounded(metrics: dict) -> dict:
+    """Metrics to 1e-9: OCC's tessellation of one program can differ between runs in the last
+    bit of a vertex, which shows in the last digits of a metric (see tests/test_crash_safety.py)."""
+    return {k: round(v, 9) if isinstance(v, float) else v for k, v in metrics.items()}
+
+
 def _read_results(out_dir: Path) -> dict[str, dict]:
     path = out_dir / "results.jsonl"
     if not path.exists():
@@ -194,7 +200,7 @@ def test_program(corpus_run: CorpusRun, program: Program):
         f"{program.name}: expected {'|'.join(program.expect)}, got {r['status']} ({error})")
     if program.twin:
         twin = corpus_run.results[f"adv-{program.twin}"]
-        assert r["metrics"] == twin["metrics"], f"{program.name} scored unlike its twin"
+        assert _rounded(r["metrics"]) == _rounded(twin["metrics"]), f"{program.name} != twin"
     if program.max_iou is not None and r["status"] == "ok":
         assert r["metrics"]["iou"] < program.max_iou, f"{program.name}: iou {r['metrics']}"
     assert program.name not in corpus_run.leftover_processes.values(), "left a process behind"
@@ -210,7 +216,8 @@ def test_normal_programs_unchanged_by_hostile_neighbours(corpus_run: CorpusRun):
     for rid, base in normal.items():
         mixed = corpus_run.results[rid]
         assert base["status"] == "ok", (rid, base)
-        assert (mixed["status"], mixed["metrics"]) == (base["status"], base["metrics"]), rid
+        assert mixed["status"] == base["status"], rid
+        assert _rounded(mixed["metrics"]) == _rounded(base["metrics"]), rid
 
 
 def test_no_process_left_behind(corpus_run: CorpusRun):

@@ -46,3 +46,14 @@ def test_flat_mesh_raises():
     v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], float)
     with pytest.raises(AlignError, match="no volume"):
         mass_properties(Mesh.from_arrays(v, [[0, 1, 2], [0, 2, 1]]))
+
+
+def test_symmetric_axis_flags_only_equal_moment_pairs():
+    square = principal_frame(box((2.0, 2.0, 0.3)))
+    assert square.symmetric_axis() == 0            # thin axis is distinct, the plane is not
+    rod = principal_frame(box((0.3, 0.3, 3.0)))
+    assert rod.symmetric_axis() == 2
+    # 0.3 x 0.4 x 3: moments differ by ~40% of each other, though by < 5% of the largest
+    assert principal_frame(box((0.3, 0.4, 3.0))).symmetric_axis() is None
+    assert principal_frame(box((1.0, 1.0, 1.0))).symmetric_axis() is None  # all equal
+    assert principal_frame(box((1.0, 2.0, 3.0))).symmetric_axis() is None
