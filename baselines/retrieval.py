@@ -11,6 +11,7 @@ the training programs; the committed one lives in `baselines/checkpoints/retriev
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,10 +96,12 @@ class RetrievalSubmission(Submission):
         dir = Path(dir)
         dir.mkdir(parents=True, exist_ok=True)
         blob = json.dumps({"programs": self.programs, "ids": self.train_ids})
-        np.savez_compressed(dir / CHECKPOINT_FILE, mean=self.mean, components=self.components,
+        tmp = dir / f".{CHECKPOINT_FILE}.{os.getpid()}.tmp.npz"  # replaced atomically below
+        np.savez_compressed(tmp, mean=self.mean, components=self.components,
                             embeddings=self.embeddings,
                             options=np.frombuffer(json.dumps(self.options).encode(), np.uint8),
                             train=np.frombuffer(blob.encode(), np.uint8))
+        os.replace(tmp, dir / CHECKPOINT_FILE)
 
     @classmethod
     def load(cls, dir, **options):

@@ -100,7 +100,7 @@ def main() -> None:
     t, st = bench_in_process(programs, cfg)
     rows.append(("in-process exec", len(programs), t, None, st))
     t, startup, st = bench_sandbox(programs, cfg, "sandbox")
-    rows.append(("sandbox (uid drop + netns)", len(programs), t, startup, st))
+    rows.append(("sandbox (all isolation on)", len(programs), t, startup, st))
     open_cfg = ExecConfig(drop_privileges=False, isolate_network=False)
     t, startup2, st = bench_sandbox(programs, open_cfg, "sandbox, rlimits only")
     rows.append(("sandbox (rlimits only)", len(programs), t, startup2, st))
@@ -114,7 +114,7 @@ def main() -> None:
         tput[name] = n / t
         s = f"{start:6.2f}s" if start is not None else "      -"
         print(f"{name:30s} {n:4d} {t:9.2f} {n / t:11.2f}  {s}  {st}")
-    sb, naive, inproc = tput["sandbox (uid drop + netns)"], tput["naive python subprocess"], tput["in-process exec"]
+    sb, naive, inproc = tput["sandbox (all isolation on)"], tput["naive python subprocess"], tput["in-process exec"]
     print(f"\nsandbox / naive subprocess = {sb / naive:.1f}x   (target >= 25x)")
     print(f"sandbox / in-process exec  = {sb / inproc:.2f}x  (target >= 0.5x)")
     per = 1 / sb - 1 / inproc

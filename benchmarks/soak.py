@@ -141,6 +141,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     kinds = build_inputs(work, args.samples, args.hostile, args.seed, args.timeout)
     harness_tmp = tempfile.mkdtemp(prefix="cadbench-soak-tmp-")
+    os.chmod(harness_tmp, 0o755)  # the sandbox's unprivileged uid must be able to enter it
     watched = [harness_tmp, "/tmp", "/dev/shm", "/var/tmp"]
     tmp_before = snapshot_tmp(watched)
     env = {**os.environ, "CADBENCH_HOME": str(work / "home"), "TMPDIR": harness_tmp}

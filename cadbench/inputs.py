@@ -62,10 +62,8 @@ def load_references(spec: str | Path) -> list[Reference]:
 
 
 def _references_from_dataset(spec: str) -> list[Reference]:
-    name, _, split = spec.partition(":")
-    from .datasets import load_dataset  # lazy: datasets may build a split
-    samples = load_dataset(name, split or "test")
-    return [Reference(s.id, s.code) for s in samples]
+    from .datasets import load_references as dataset_references  # lazy: may build a split
+    return [Reference(i, code) for i, code in dataset_references(spec)]
 
 
 def load_predictions(path: str | Path) -> list[Prediction]:
