@@ -40,6 +40,11 @@ class Case:
     gt_image: np.ndarray | None = None
     pred_image: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    pred_note: str = ""          # placeholder text when there is no prediction image
+
+    @property
+    def pred_placeholder(self) -> str:
+        return self.pred_note or self.status
 
 
 # -- choosing and preparing cases ----------------------------------------------------------
@@ -73,9 +78,13 @@ def read_run_inputs(run_dir: Path, references: str | None, predictions: str | No
                 codes[p.id] = p.code
     samples = None
     run_json = run_dir / "run.json"
-    if references:
-        from .inputs import load_references
-        samples = {r.id: r for r in load_references(references)}
+    if references and Path(references).exists():
+        from .datasets import load_dataset  # a folder or an evaluation JSONL: images too
+        samples = {s.id: s for s in load_dataset(references)}
+    elif references:  # a dataset spec NAME[:SPLIT]
+        from .datasets import load_dataset
+        name, _, split = references.partition(":")
+        samples = {s.id: s for s in load_dataset(name, split or "test")}
     elif load and run_json.exists():
         settings = json.loads(run_json.read_text())
         from .datasets import load_dataset
@@ -131,7 +140,10 @@ def prepare_cases(picked: list[SampleResult], samples, codes, result_var: str,
                     case.gt_image = render_mesh(mesh, size=THUMB)
             else:
                 case.notes.append("reference not available")
-            if case.code.strip():
+            if r.id not in codes:
+                case.pred_note = "code not given"
+                case.notes.append("prediction code not available (pass --predictions)")
+            elif case.code.strip():
                 res = sandbox.run(case.code)
                 if res.mesh is not None:
                     case.pred_image = render_mesh(res.mesh, size=THUMB)
@@ -229,7 +241,7 @@ def summary_png(title: str, lines: list[str], hist, status, cases: list[Case], c
     for k, c in enumerate(cases):
         x, y = (k % columns) * cell_w, y_grid + (k // columns) * cell_h
         for j, (arr, fb) in enumerate(((c.input_image, "no image"), (c.gt_image, "no truth"),
-                                        (c.pred_image, c.status))):
+                                        (c.pred_image, c.pred_placeholder))):
             img.paste(_as_pil(arr, fb), (x + 5 + j * (THUMB + 5), y + 5))
         d.text((x + 5, y + THUMB + 10), f"{c.id}  {c.status}  IoU {_fmt(c.iou)}",
                fill="black", font=_font(12))
@@ -279,7 +291,7 @@ def render_html(title: str, lines: list[str], hist, status, cases: list[Case]) -
             f"<img alt='{esc(alt)} {esc(c.id)}' src='{png_data_uri(_as_pil(arr, fb))}'>"
             for alt, arr, fb in (("input", c.input_image, "no image"),
                                  ("ground truth", c.gt_image, "no truth"),
-                                 ("prediction", c.pred_image, c.status)))
+                                 ("prediction", c.pred_image, c.pred_placeholder)))
         err = f"<div class='fail'>{esc(c.error)}</div>" if c.error else ""
         notes = "".join(f"<div>{esc(n)}</div>" for n in c.notes)
         parts.append(
@@ -304,8 +316,8 @@ def headline(run_dir: Path) -> tuple[str, list[str], dict]:
         raise InputError(f"{run_dir}: no record.json or summary.json (not a scored run folder)")
     rec = RunRecord.load(path)
     m = rec.metrics
-    title = f"cadbench report: {rec.model or run_dir.name}" + (
-        f" on {rec.dataset}/{rec.split}" if rec.dataset else "")
+    where = "/".join(x for x in (rec.dataset, rec.split) if x)
+    title = f"cadbench report: {rec.model or run_dir.name}" + (f" on {where}" if where else "")
     lines = [f"samples {m.get('n')}   VSR {_fmt(m.get('vsr'))}   "
              f"IoU (valid) {_fmt(m.get('iou_valid_mean'))}   "
              f"IoU (all) {_fmt(m.get('iou_all_mean'))}   "

@@ -47,6 +47,7 @@ class LoadedSubmission:
     origin: str                        # "checkpoint <path>", "fitted now", "no training"
     train_time_s: float | None
     checkpoint: str | None
+    train_info: dict = field(default_factory=dict)   # train_info.json next to the checkpoint
 
 
 def say(msg: str) -> None:
@@ -136,7 +137,8 @@ def load_submission(cls: type[Submission], s: RunSettings, run_dir: Path) -> Loa
             sub = cls.load(Path(ckpt), **s.options)
             info = read_train_info(ckpt)
             train_time = info.get("train_time_s", sub.metadata().get("train_time_s"))
-            return LoadedSubmission(sub, f"checkpoint {ckpt}", train_time, str(ckpt))
+            return LoadedSubmission(sub, f"checkpoint {_shown_path(ckpt)}", train_time,
+                                    str(ckpt), info)
     sub = cls(**s.options)
     if not cls.needs_training:
         return LoadedSubmission(sub, "no training", None, None)
@@ -145,7 +147,7 @@ def load_submission(cls: type[Submission], s: RunSettings, run_dir: Path) -> Loa
     sub.save(ckpt)  # so a resumed run reuses this fit
     write_train_info(ckpt, sub, s.dataset, took, None, s.seed, n_train)
     say(f"fitted {sub.name} in {took:.1f} s (saved to {ckpt})")
-    return LoadedSubmission(sub, "fitted now", took, str(ckpt))
+    return LoadedSubmission(sub, "fitted now", took, str(ckpt), read_train_info(ckpt))
 
 
 # -- generation ----------------------------------------------------------------------------
@@ -306,6 +308,8 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
         "loaded_from": loaded.origin,
         "checkpoint": _shown_path(loaded.checkpoint),
         "train_time_s": None if loaded.train_time_s is None else round(loaded.train_time_s, 3),
+        "train_info": {k: v for k, v in loaded.train_info.items()
+                       if k in ("dataset", "n_train", "epochs", "seed")},
         "inference_time_s": round(infer, 3),
         "images_per_s": round(n_gen / infer, 2) if infer > 0 else None,
     })

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import sys
 import warnings
 from dataclasses import dataclass
@@ -369,11 +368,12 @@ def list_submissions(describe: bool = True) -> list[SubmissionInfo]:
         if describe and info.error is None and not info.description:
             try:
                 cls = _import_target(info.target)
-                info = _info_from_class(cls, info.source, info.target) if cls.name == \
-                    info.name else SubmissionInfo(**{**info.__dict__,
-                                                     "description": cls.description})
             except CadbenchError as e:
                 info.error = str(e)
+            else:  # keep the name it is found by (an entry point's name may differ)
+                listed = info.name
+                info = _info_from_class(cls, info.source, info.target)
+                info.name = listed
         infos.append(info)
 
     for name, target in BUILTIN_SUBMISSIONS.items():
@@ -383,11 +383,7 @@ def list_submissions(describe: bool = True) -> list[SubmissionInfo]:
     for info in _entry_point_infos():
         add(info)
     for name, cls in sorted(_REGISTRY.items()):  # registered in this process by other means
+        if name in BUILTIN_SUBMISSIONS and _is_target(cls, BUILTIN_SUBMISSIONS[name]):
+            continue  # the built-in itself, defined in a submodule of its package
         add(_info_from_class(cls, "registered", f"{cls.__module__}:{cls.__qualname__}"))
     return infos
-
-
-def describe_class(cls: type[Submission]) -> str:
-    """`module:Class` of a submission class (how records name where it came from)."""
-    file = inspect.getsourcefile(cls) or ""
-    return f"{cls.__module__}:{cls.__qualname__}" + (f" ({file})" if file else "")

@@ -1,8 +1,8 @@
 """Scoring on a Dask cluster gives exactly the results of the local (loky) backend.
 
-Starts a small `dask.distributed.LocalCluster` (2 single-threaded worker processes), scores a few
-GenCAD-Code predictions through `--backend dask --scheduler ADDRESS` semantics (the scheduler
-address of that cluster), and compares with the same inputs scored by loky workers."""
+Starts a small `dask.distributed.LocalCluster`, scores a few GenCAD-Code predictions with
+`backend="dask", scheduler=<its address>` (what `--backend dask --scheduler ADDRESS` does), and
+compares with the same inputs scored by loky workers."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def _inputs():
     return refs, preds
 
 
+def _config():
+    from cadbench.config import ExecConfig, MetricConfig, ScoreConfig
+    return ScoreConfig(exec=ExecConfig(timeout_s=20), metrics=MetricConfig(compute_best=False),
+                       workers=2, bootstrap_samples=200)
+
+
 def _comparable(outcome):
     """Statuses and the (rounded) summary exactly; per-sample metrics rounded to 1e-9, because
     OCC's tessellation of one program differs between runs in the last bit of some vertices
@@ -38,20 +44,47 @@ def _comparable(outcome):
     return rows, json.dumps(outcome.summary, sort_keys=True), outcome.status_counts
 
 
-def test_dask_local_cluster_matches_loky(tmp_path, monkeypatch):
-    from cadbench.config import ExecConfig, MetricConfig, ScoreConfig
-    from cadbench.scoring import score
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    import os
+    path = tmp_path_factory.mktemp("dask")
+    old = os.environ.get("CADBENCH_HOME")
+    os.environ["CADBENCH_HOME"] = str(path / "home")  # inherited by the cluster's workers
+    yield path
+    if old is None:
+        del os.environ["CADBENCH_HOME"]
+    else:
+        os.environ["CADBENCH_HOME"] = old
 
-    monkeypatch.setenv("CADBENCH_HOME", str(tmp_path / "home"))
+
+@pytest.fixture(scope="module")
+def on_loky(home):
+    from cadbench.scoring import score
     refs, preds = _inputs()
-    config = ScoreConfig(exec=ExecConfig(timeout_s=20), metrics=MetricConfig(compute_best=False),
-                         workers=2, bootstrap_samples=200)
-    local = score(refs, preds, tmp_path / "loky", config, progress=False, backend="loky")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        on_dask = score(refs, preds, tmp_path / "dask", config, progress=False, backend="dask",
+    outcome = score(refs, preds, home / "loky", _config(), progress=False, backend="loky")
+    assert [r.status for r in outcome.results].count("ok") == 5
+    return outcome
+
+
+def _score_on_cluster(home, name, n_workers, threads):
+    from cadbench.scoring import score
+    refs, preds = _inputs()
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads,
+                                  processes=True, dashboard_address=None) as cluster:
+        outcome = score(refs, preds, home / name, _config(), progress=False, backend="dask",
                         scheduler=cluster.scheduler_address)
-        n_workers = len(cluster.scheduler_info["workers"])
-    assert n_workers == 2
-    assert [r.status for r in local.results].count("ok") == 5
-    assert _comparable(on_dask) == _comparable(local)
+        assert len(cluster.scheduler_info["workers"]) == n_workers
+    return outcome
+
+
+def test_dask_local_cluster_matches_loky(home, on_loky):
+    assert _comparable(_score_on_cluster(home, "dask", 2, 1)) == _comparable(on_loky)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "scoring._sandbox() keeps ONE Sandbox per process, but a Dask worker runs tasks on several "
+    "threads (`dask worker` defaults to one per core): concurrent run() calls share the warm "
+    "worker's pipe and get each other's replies, so samples score against the wrong mesh. Fix: "
+    "keep the Sandbox in a threading.local() in scoring.py"))
+def test_dask_worker_with_two_threads_matches_loky(home, on_loky):
+    assert _comparable(_score_on_cluster(home, "dask-threads", 1, 2)) == _comparable(on_loky)

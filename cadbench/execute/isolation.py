@@ -110,18 +110,63 @@ def _mount_setattr(path: str, attr_set: int, attr_clr: int, recursive: bool) -> 
     _check(int(ret), f"mount_setattr({path})")
 
 
-def readonly_filesystem(writable_dir: str) -> bool:
+# Shared scratch folders hidden behind an empty tmpfs: they hold other users' files and
+# world-writable Unix sockets (X11, agents), which a read-only view would still let one connect to.
+HIDDEN_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run")
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+
+
+def _mkdirs_traversable(path: str) -> None:
+    """Create path's missing folders with mode 0711 (whatever the umask), so another uid can
+    walk down to its own folder."""
+    parts = path.strip("/").split("/")
+    cur = ""
+    for part in parts:
+        cur += "/" + part
+        if not os.path.isdir(cur):
+            os.mkdir(cur)
+            os.chmod(cur, 0o711)
+
+
+def _hide(path: str, writable_dir: str) -> None:
+    """Cover a folder with an empty tmpfs, a file with /dev/null (never the candidate's own)."""
+    real = os.path.realpath(path)
+    if not os.path.isabs(real) or os.path.commonpath([real, writable_dir]) == real:
+        return
+    if os.path.isdir(real):
+        _check(_libc.mount(b"tmpfs", real.encode(), b"tmpfs",
+                           ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC), b"size=4k,mode=0"),
+               f"hide {real}")
+    elif os.path.isfile(real):
+        _check(_libc.mount(b"/dev/null", real.encode(), None, ctypes.c_ulong(MS_BIND), None),
+               f"hide {real}")
+
+
+def readonly_filesystem(writable_dir: str, hide: tuple[str, ...] = ()) -> bool:
     """A private mount namespace in which every mount is read-only except `writable_dir` (the
-    candidate's own folder). Changes stay in this process's namespace; the host is untouched.
-    Needs root (CAP_SYS_ADMIN) and Linux >= 5.12; returns False where unavailable."""
+    candidate's own folder), the shared scratch folders are empty and the `hide` paths covered.
+    Changes stay in this process's namespace; the host is untouched. Needs root (CAP_SYS_ADMIN) and Linux >= 5.12;
+    returns False where unavailable."""
     if _libc.unshare(CLONE_NEWNS) != 0:
         return False
     try:
         # private first, so nothing done here propagates back to the host's mounts
         _check(_libc.mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None), "mount private")
+        work_fd = os.open(writable_dir, os.O_PATH | os.O_DIRECTORY)
+        try:
+            for d in HIDDEN_SCRATCH:
+                if os.path.isdir(d) and not os.path.islink(d):
+                    _check(_libc.mount(b"tmpfs", d.encode(), b"tmpfs",
+                                       ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC),
+                                       b"size=64k,mode=711"), f"tmpfs on {d}")
+            for path in hide:  # the harness's secrets: references, ground-truth cache...
+                _hide(path, writable_dir)
+            _mkdirs_traversable(writable_dir)  # in the new tmpfs when the folder was under /tmp
+            _check(_libc.mount(f"/proc/self/fd/{work_fd}".encode(), writable_dir.encode(), None,
+                               ctypes.c_ulong(MS_BIND), None), "bind workdir")
+        finally:
+            os.close(work_fd)
         _mount_setattr("/", MOUNT_ATTR_RDONLY, 0, recursive=True)
-        _check(_libc.mount(writable_dir.encode(), writable_dir.encode(), None,
-                           ctypes.c_ulong(MS_BIND), None), "bind workdir")
         _mount_setattr(writable_dir, 0, MOUNT_ATTR_RDONLY, recursive=False)
     except OSError:
         return False

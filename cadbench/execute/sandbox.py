@@ -62,8 +62,12 @@ class Sandbox:
     A context manager; one instance serves one thread. `run(code)` never raises for anything
     the candidate does; a fault of the harness itself gives status `harness_error`."""
 
-    def __init__(self, config: ExecConfig | None = None):
+    def __init__(self, config: ExecConfig | None = None, hide_paths=()):
+        """hide_paths: files or folders the candidate must not see at all (the references, the
+        ground-truth cache): covered by an empty tmpfs or /dev/null in its mount namespace,
+        where the read-only view is in force (root)."""
         self.config = config or ExecConfig()
+        self.hide_paths = tuple(os.path.abspath(str(p)) for p in hide_paths)
         self.restarts = 0            # times the warm worker died and was restarted
         self._proc: subprocess.Popen | None = None
         self._base: str | None = None
@@ -72,7 +76,11 @@ class Sandbox:
 
     # ---- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> "Sandbox":
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # __exit__ will not run: do not leave a worker or a folder behind
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -84,9 +92,9 @@ class Sandbox:
                 return
             self.restarts += 1  # the warm worker died: start a fresh one transparently
             log.warning("sandbox warm worker exited (code %s); restarting", self._proc.returncode)
-        if self._base is None:
-            self._base = tempfile.mkdtemp(prefix="cadbench-sandbox-")
-            os.chmod(self._base, 0o711)  # candidates may enter their own folder, not list others
+            self._kill(self._proc)  # closes its pipes
+        if self._base is None or not os.path.isdir(self._base):  # a dying worker removes it
+            self._base = self._make_base_dir()
         pkg_root = str(Path(__file__).resolve().parents[2])
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": pkg_root,
                "HOME": self._base, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -102,6 +110,21 @@ class Sandbox:
         if self.config.drop_privileges and not self.worker_info.get("root"):
             log.warning("cadbench sandbox not running as root: candidates keep this user's "
                         "privileges (see docs/security.md)")
+
+    def _make_base_dir(self) -> str:
+        """The folder holding each candidate's folder. A candidate running as another uid must
+        be able to reach its own folder, so every ancestor needs o+x; a private TMPDIR (0700)
+        falls back to /tmp or /var/tmp."""
+        base = tempfile.mkdtemp(prefix="cadbench-sandbox-")
+        if os.geteuid() == 0 and self.config.drop_privileges and not _traversable(os.path.dirname(base)):
+            os.rmdir(base)
+            roots = [r for r in ("/tmp", "/var/tmp") if _traversable(r)]
+            if not roots:
+                raise CadbenchError(f"TMPDIR {tempfile.gettempdir()} is not reachable by other users "
+                                    "and neither is /tmp: set TMPDIR to a folder with o+x on its path")
+            base = tempfile.mkdtemp(prefix="cadbench-sandbox-", dir=roots[0])
+        os.chmod(base, 0o711)  # candidates may enter their own folder, not list others
+        return base
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -120,15 +143,21 @@ class Sandbox:
 
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
+        if proc.returncode is None:  # not reaped yet, so its pid (= group id) cannot be reused
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
         proc.wait()
+        for pipe in (proc.stdin, proc.stdout):  # no fd leak per restart
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
     # ---- one candidate -------------------------------------------------------------------
     def run(self, code: str) -> ExecResult:
@@ -152,7 +181,8 @@ class Sandbox:
         raise AssertionError("unreachable")
 
     def _request(self, code: str) -> dict:
-        msg = json.dumps({"code": code, "config": self.config.to_dict()}).encode() + b"\n"
+        msg = json.dumps({"code": code, "config": self.config.to_dict(),
+                          "hide": list(self.hide_paths)}).encode() + b"\n"
         try:
             self._proc.stdin.write(msg)
             self._proc.stdin.flush()
@@ -207,6 +237,12 @@ class Sandbox:
     def _fail(status: str, error: str, t0: float) -> ExecResult:
         return ExecResult(status=status, error=error, picked_by=None, mesh=None, volume=None,
                           n_solids=0, duration_s=time.perf_counter() - t0, output_tail="")
+
+
+def _traversable(path: str) -> bool:
+    """Whether any user can traverse path and every folder above it."""
+    p = Path(path).resolve()
+    return all(os.stat(d).st_mode & stat.S_IXOTH for d in (p, *p.parents))
 
 
 def _open_regular(path: str, max_bytes: int):

@@ -70,7 +70,8 @@ class Zygote:
         self.uid = iso.sandbox_uid(os.getpid())
 
     # ---- the forked candidate side -------------------------------------------------------
-    def _child(self, code: str, cfg: ExecConfig, workdir: str, report_fd: int, drop: bool) -> None:
+    def _child(self, code: str, cfg: ExecConfig, workdir: str, report_fd: int, drop: bool,
+               hide: tuple[str, ...]) -> None:
         """In the forked child: isolate, limit, report what is in force, run the candidate."""
         try:
             os.setsid()
@@ -94,7 +95,7 @@ class Zygote:
             # Switchable through ExecConfig.readonly_filesystem once config.py has it (default on).
             readonly = False
             if getattr(cfg, "readonly_filesystem", True):
-                readonly = iso.readonly_filesystem(workdir)
+                readonly = iso.readonly_filesystem(workdir, hide)
             if drop:
                 iso.drop_privileges(self.uid)
             iso.no_new_privs()
@@ -113,7 +114,7 @@ class Zygote:
             os._exit(0)  # no atexit handlers, no lingering candidate threads
 
     # ---- the supervising side ------------------------------------------------------------
-    def run(self, code: str, cfg: ExecConfig) -> dict:
+    def run(self, code: str, cfg: ExecConfig, hide: tuple[str, ...] = ()) -> dict:
         t0 = time.perf_counter()
         workdir = tempfile.mkdtemp(prefix="c-", dir=self.base_dir)
         drop = cfg.drop_privileges and self.is_root
@@ -123,7 +124,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             os.close(r)
-            self._child(code, cfg, workdir, w, drop)
+            self._child(code, cfg, workdir, w, drop, hide)
         os.close(w)
         reply = self._supervise(pid, cfg, t0)
         reply["isolation"] = self._read_report(r)
@@ -154,16 +155,27 @@ class Zygote:
         if timed_out:
             return {"status": S.TIMEOUT, "error": f"wall-clock limit {cfg.timeout_s:g} s"}
         cpu_used = usage.ru_utime + usage.ru_stime
-        return self._interpret(wstatus, cpu_used >= int(cfg.cpu_limit_s + 0.999) - 0.05)
+        # ru_maxrss (KiB) includes what the child inherited from us at fork
+        grew_mb = (usage.ru_maxrss - self._rss_kib()) / 1024
+        return self._interpret(wstatus, cpu_used >= int(cfg.cpu_limit_s + 0.999) - 0.05,
+                               grew_mb >= 0.5 * cfg.memory_mb)
 
     @staticmethod
-    def _interpret(wstatus: int, cpu_exhausted: bool) -> dict:
+    def _rss_kib() -> int:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    @staticmethod
+    def _interpret(wstatus: int, cpu_exhausted: bool, memory_grew: bool) -> dict:
         if os.WIFSIGNALED(wstatus):
             sig = os.WTERMSIG(wstatus)
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_exhausted):
                 return {"status": S.TIMEOUT, "error": "CPU time limit"}
-            if sig == signal.SIGKILL:  # not sent by us before exit: the kernel's OOM killer
-                return {"status": S.MEMORY_LIMIT, "error": "killed (SIGKILL, out of memory)"}
+            if sig == signal.SIGKILL and memory_grew:  # not sent by us: the kernel's OOM killer
+                return {"status": S.MEMORY_LIMIT, "error": "killed (SIGKILL) after using most of its memory"}
             return {"status": S.CRASHED, "error": _signal_name(sig)}
         code = os.WEXITSTATUS(wstatus)
         return {"status": None, "exit_code": code}  # filled from result.json by _finish
@@ -207,7 +219,8 @@ class Zygote:
             try:
                 req = json.loads(line)
                 cfg = ExecConfig(**req["config"])
-                reply = self.run(req["code"], cfg)
+                hide = tuple(str(p) for p in req.get("hide", ()))
+                reply = self.run(req["code"], cfg, hide)
                 if reply["status"] is None:
                     reply.update(self._finish(reply))
             except Exception as exc:  # a harness fault: report it, keep serving
@@ -275,9 +288,13 @@ def main() -> None:
     iso.set_child_subreaper()
     warm_up()
     # Our stdout is the protocol pipe: keep Python's sys.stdout on it, print nothing else.
-    Zygote(base_dir).serve(sys.stdin, sys.stdout)
-    # stdin closed: the harness is done (or was killed); leave nothing behind.
-    shutil.rmtree(base_dir, ignore_errors=True)
+    try:
+        Zygote(base_dir).serve(sys.stdin, sys.stdout)
+    except BrokenPipeError:  # the harness went away mid-candidate
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so the final flush at exit is quiet
+    finally:
+        # stdin closed or the harness gone: leave nothing behind.
+        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

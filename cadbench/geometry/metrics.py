@@ -24,7 +24,7 @@ MECAGENT_PITCH = 0.05
 # (mirror images can score 1) and a point inversion is missing (rotated copies can fail).
 MECAGENT_SIGN_PATTERNS: tuple[tuple[int, int, int], ...] = (
     (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1))
-MAX_SURFACE_POINTS = 20_000_000
+MAX_SURFACE_POINTS = 5_000_000  # ~120 MB of float64 points at most
 # iou_best's search about the distinct axis of a part with two equal second moments.
 SPIN_STEP_DEG = 2.0
 SPIN_MAP_CELLS = 32

@@ -4,10 +4,11 @@ Two kinds, behind one small class (`CodeTokenizer`):
   - "gpt2": the pretrained decoder's own byte-level BPE, read from its local folder
     (`tokenizer.json`, or `vocab.json` + `merges.txt`). `<|endoftext|>` is BOS, EOS and pad.
   - "code-bpe": a byte-level BPE trained offline on the training programs. It is code-aware:
-    numbers (`-0.3984375`, `6.123233995736766e-17`) are pre-split from the text between them,
-    so a frequent number becomes one token and the fixed idiom between numbers (`), cq.Vector(`,
-    `)\\nloop1=wp_sketch0.moveTo(`) can merge into a few long tokens. GenCAD-style programs
-    shrink to a fraction of the GPT-2 token count, which is what makes a CPU model feasible.
+    measurements (`-0.3984375`) are pre-split from the text between them, so a frequent one
+    becomes one token, and the fixed idiom between them (`)\\nloop1=wp_sketch0.moveTo(`, a
+    whole plane orientation) merges into a few long tokens (see NUMBER_PATTERN). A synth
+    program of ~720 characters becomes ~52 tokens on average (1024-token vocabulary; 71 if
+    every number were split out): short sequences are what make a CPU model feasible.
 
 Output length is decided from the data (`length_stats`), never a fixed cap.
 """
@@ -26,8 +27,14 @@ TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "code_tokenizer.json"
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
 GPT2_EOS = "<|endoftext|>"
-# A number not glued to an identifier (so `loop12`, `wp_sketch0` stay text).
-NUMBER_PATTERN = r"(?<![A-Za-z_0-9.])-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?"
+# A measurement: a number not glued to an identifier (so `loop12`, `wp_sketch0` stay text),
+# except the idiom's constants, which are left to merge with the text around them: the unit
+# values 0.0 / 1.0 / -1.0 and float noise with 10+ decimals (GenCAD's plane vectors carry
+# 6.123233995736766e-17), so `), cq.Vector(1.0, 0.0, 0.0), cq.Vector(0.0, 0.0, 1.0)))` can
+# become one token: the plane's orientation is then one choice for the decoder, not 12.
+NUMBER_PATTERN = (r"(?<![A-Za-z_0-9.])"
+                  r"(?!-?(?:0\.0|1\.0)(?![0-9.e])|-?[0-9]\.[0-9]{10,})"
+                  r"-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?")
 
 
 @dataclass(frozen=True)

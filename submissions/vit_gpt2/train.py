@@ -185,7 +185,7 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
             from tqdm import tqdm
             bar = tqdm(total=len(batches), initial=batch_pos, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        unit="batch", file=sys.stderr, dynamic_ncols=True)
-        running, seen = 0.0, 0
+        running, total, seen = 0.0, 0.0, 0
         opt.zero_grad(set_to_none=True)
         while batch_pos < len(batches):
             idx = batches[batch_pos]
@@ -200,7 +200,9 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
             scaler.scale(loss / cfg.grad_accum).backward()
             batch_pos += 1
             summary.samples_seen += len(idx)
-            running = 0.98 * running + 0.02 * loss.item() if seen else loss.item()
+            value = loss.item()
+            running = 0.9 * running + 0.1 * value if seen else value  # for the bar
+            total += value
             seen += 1
             if batch_pos % cfg.grad_accum == 0 or batch_pos == len(batches):
                 lr = lr_at(cfg, step, total_steps, elapsed())
@@ -224,8 +226,9 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
                 last_save = time.monotonic()
         if bar is not None:
             bar.close()
-        summary.final_loss = running
-        record = {"epoch": epoch + 1, "loss": round(running, 4),
+        mean_loss = total / max(seen, 1)   # this epoch's mean training loss
+        summary.final_loss = mean_loss
+        record = {"epoch": epoch + 1, "loss": round(mean_loss, 4),
                   "minutes": round(elapsed() / 60, 2), "partial": out_of_time}
         if not out_of_time:
             epoch, batch_pos = epoch + 1, 0

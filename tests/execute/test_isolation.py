@@ -37,13 +37,30 @@ def open_sandbox():
         yield sb
 
 
+def visible_root() -> Path:
+    """A root-owned 0755 folder outside the scratch folders the sandbox hides (/tmp, /run...),
+    so the tests below exercise the uid drop and the read-only view, not the hiding."""
+    for d in ("/var/lib", "/opt", "/srv"):
+        st = os.stat(d) if os.path.isdir(d) else None
+        if st and st.st_uid == 0 and st.st_mode & 0o777 == 0o755 and os.access(d, os.W_OK):
+            return Path(d)
+    pytest.skip("no writable root-owned 0755 folder outside /tmp")
+
+
 @pytest.fixture
-def secret_dir(tmp_path):
-    d = tmp_path / "refs"
+def scratch():
+    d = Path(tempfile.mkdtemp(prefix="cadbench-test-", dir=visible_root()))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def secret_dir(scratch):
+    d = scratch / "refs"
     d.mkdir(mode=0o700)
     os.chmod(d, 0o700)
     (d / "ground_truth.txt").write_text("the answer")
-    os.chmod(tmp_path, 0o755)
     return d / "ground_truth.txt"
 
 
@@ -66,16 +83,30 @@ def test_control_without_privilege_drop_can_read_it(open_sandbox, secret_dir):
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="a private read-only mount view needs root")
-def test_candidate_cannot_write_outside_its_folder(guarded):
-    target = Path(tempfile.mkdtemp(prefix="cadbench-test-open-"))  # in /tmp, reachable by all
+def test_candidate_cannot_write_outside_its_folder(guarded, scratch):
+    target = scratch / "open"
+    target.mkdir()
+    os.chmod(target, 0o777)  # even a world-writable folder is read-only from inside
+    r = guarded.run(f"open({str(target / 'planted.txt')!r}, 'w').write('x')\n")
+    assert r.status == S.RUNTIME_ERROR and "Read-only file system" in r.error
+    assert r.isolation["readonly_filesystem"] is True
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a private mount view needs root")
+def test_shared_scratch_folders_are_hidden(guarded):
+    # a world-writable Unix socket in /tmp (like an X11 or agent socket) is out of reach
+    path = tempfile.mktemp(prefix="cadbench-test-sock-", dir="/tmp")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    os.chmod(path, 0o777)
+    srv.listen(1)
     try:
-        os.chmod(target, 0o777)  # even a world-writable folder is read-only from inside
-        r = guarded.run(f"open({str(target / 'planted.txt')!r}, 'w').write('x')\n")
-        assert r.status == S.RUNTIME_ERROR and "Read-only file system" in r.error
-        assert r.isolation["readonly_filesystem"] is True
-        assert list(target.iterdir()) == []
+        r = guarded.run(f"import socket\nsocket.socket(socket.AF_UNIX).connect({path!r})\n")
+        assert r.status == S.RUNTIME_ERROR and r.error.startswith("FileNotFoundError")
     finally:
-        shutil.rmtree(target, ignore_errors=True)
+        srv.close()
+        os.unlink(path)
     r = guarded.run("open('mine.txt', 'w').write('x')\n" + BOX.format(var="solid"))
     assert r.status == S.OK  # its own folder stays writable
 
@@ -200,3 +231,22 @@ def test_tampered_result_files_are_the_candidates_fault(guarded):
     r = guarded.run("import os\nos.unlink('output.log'); os.symlink('/etc/passwd', 'output.log')\n"
                     + BOX.format(var="solid"))
     assert r.status == S.OK and "root:" not in r.output_tail
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a private mount view needs root")
+def test_hide_paths_makes_world_readable_data_invisible(scratch):
+    refs = scratch / "refs.jsonl"
+    refs.write_text('{"id": "a", "code": "the answer"}\n')
+    cache = scratch / "gt-cache"
+    cache.mkdir()
+    (cache / "a.npz").write_text("mesh")
+    for p in (refs, cache / "a.npz"):
+        os.chmod(p, 0o644)
+    os.chmod(cache, 0o755)
+    code = (f"import os\nprint('REFS', repr(open({str(refs)!r}).read()))\n"
+            f"print('CACHE', os.path.exists({str(cache / 'a.npz')!r}))\n" + BOX.format(var="solid"))
+    with Sandbox(ExecConfig(timeout_s=3.0), hide_paths=[refs, cache]) as sb:
+        r = sb.run(code)
+    assert r.status == S.OK, r.error
+    assert "REFS ''" in r.output_tail and "CACHE False" in r.output_tail
+    assert "the answer" not in r.output_tail

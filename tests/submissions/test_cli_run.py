@@ -118,3 +118,17 @@ def test_bad_model_and_option_give_one_line_errors(setup, capsys):
     assert run_cli("--model", f"{module}:Boxes", "--dataset", str(data), "--opt", "colour=red",
                    "--out", str(tmp / "bad")) == 2
     assert "has no option colour" in capsys.readouterr().err
+
+
+def test_several_candidates_per_image(setup, capsys):
+    tmp, data, module = setup
+    assert run_cli("--model", f"{module}:Boxes", "--dataset", str(data), "--limit", "2",
+                   "--samples", "2", "--out", str(tmp / "k2"), "--record",
+                   str(tmp / "k2.json")) == 0
+    rows = [json.loads(line) for line in (tmp / "k2" / "predictions.jsonl").read_text()
+            .splitlines()]
+    assert sorted((r["id"], r["candidate"]) for r in rows) == [
+        ("p1", 0), ("p1", 1), ("p2", 0), ("p2", 1)]
+    rec = json.loads((tmp / "k2.json").read_text())
+    assert rec["metrics"]["candidates_per_id"] == 2 and rec["metrics"]["pass@1"] == 1.0
+    assert "pass@1" in capsys.readouterr().out

@@ -1,0 +1,12 @@
+# expect: runtime_error
+# what: writes a result.json that is not JSON and exits: the candidate's doing, so
+# runtime_error, not harness_error.
+import os
+import sys
+f = sys._getframe()
+while f is not None and "out_dir" not in f.f_locals:
+    f = f.f_back
+out_dir = f.f_locals["out_dir"]
+with open(os.path.join(out_dir, "result.json"), "w") as fh:
+    fh.write("{not json")
+os._exit(0)
