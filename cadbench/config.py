@@ -23,6 +23,7 @@ class ExecConfig:
     # Tessellation tolerances: linear is relative to the shape's bounding-box diagonal.
     linear_tolerance: float = 1e-3
     angular_tolerance: float = 0.2
+    max_mesh_faces: int = 2_000_000  # bigger candidate meshes are refused (metric cost bound)
     drop_privileges: bool = True     # as root: run the candidate as an unprivileged user
     isolate_network: bool = True     # new network namespace where the kernel allows
 

@@ -35,7 +35,8 @@ class SampleResult:
     status: str = "harness_error"
     error: str | None = None
     picked_by: str | None = None       # which result-variable rule found the solid
-    metrics: dict[str, float | None] = field(default_factory=dict)
+    # metric name -> value; also `iou_best_rotation` (label) and `metric_errors` (reasons)
+    metrics: dict[str, Any] = field(default_factory=dict)
     exec_time_s: float | None = None   # candidate execution in the sandbox
     score_time_s: float | None = None  # metric computation on the trusted side
     code_sha: str | None = None        # hash of the scored code: resume re-scores changed code

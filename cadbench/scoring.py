@@ -124,7 +124,12 @@ def prediction_task(pred: Prediction, ref_mesh_path: str, exec_config: ExecConfi
         res = _sandbox(exec_config).run(pred.code)
         result.status, result.error, result.picked_by = res.status, res.error, res.picked_by
         result.exec_time_s = round(res.duration_s, 4)
-        if res.status == st.OK and res.mesh is not None:
+        if res.status == st.OK and res.mesh is not None \
+                and len(res.mesh.faces) > exec_config.max_mesh_faces:
+            result.status = st.INVALID_GEOMETRY
+            result.error = (f"mesh of {len(res.mesh.faces)} triangles exceeds the limit of "
+                            f"{exec_config.max_mesh_faces}")
+        elif res.status == st.OK and res.mesh is not None:
             from .geometry.metrics import compute_metrics
             t0 = time.perf_counter()
             result.metrics = compute_metrics(_load_reference_mesh(ref_mesh_path), res.mesh,
