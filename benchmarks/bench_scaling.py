@@ -39,8 +39,8 @@ def build(work: Path, copies: int) -> int:
     return len(preds)
 
 
-def run(work: Path, backend: str, workers: int, env: dict) -> tuple[float, dict]:
-    out = work / f"out-{backend}-{workers}"
+def run(work: Path, backend: str, workers: int, env: dict, name: str = "") -> tuple:
+    out = work / (name or f"out-{backend}-{workers}")
     cmd = [sys.executable, "-m", "cadbench", "score", "--references", str(work / "refs.jsonl"),
            "--predictions", str(work / "preds.jsonl"), "--out", str(out), "--workers",
            str(workers), "--backend", backend, "--no-best", "--quiet", "--no-resume"]
@@ -77,7 +77,7 @@ def main() -> int:
     n = build(work, args.copies)
     env = {**os.environ, "CADBENCH_HOME": str(work / "home")}
     load_before = os.getloadavg()[0]
-    run(work, "loky", 2, env)  # warm-up: ground-truth cache, page cache
+    run(work, "loky", 2, env, name="warm-up")  # ground-truth cache, page cache
     rows, base = [], {}
     for backend in args.backends.split(","):
         for workers in (1, 2):

@@ -51,9 +51,10 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     px = torch.randn(args.batch, 3, spec.image_size, spec.image_size, generator=g)
     labels = torch.randint(0, spec.vocab_size, (args.batch, args.tokens), generator=g)
+    mask = torch.ones_like(labels)
     for step in range(args.steps):
-        t0 = time.perf_counter()
-        loss = model(pixel_values=px, labels=labels).loss
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = model(pixel_values=px, labels=labels, decoder_attention_mask=mask).loss
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()
@@ -63,7 +64,8 @@ def main() -> None:
         assert torch.isfinite(loss), "non-finite loss"
         print(f"step {step + 1}{' (warm-up)' if step == 0 and args.steps > 1 else ''}: "
               f"loss {loss.item():.3f}, forward {t1 - t0:.2f} s, backward {t2 - t1:.2f} s, "
-              f"update {t3 - t2:.2f} s, total {t3 - t0:.2f} s "
+              f"update {t3 - t2:.2f} s, total {t3 - t0:.2f} s wall, "
+              f"{time.process_time() - c0:.2f} s CPU "
               f"(batch {args.batch} x {args.tokens} tokens, {spec.image_size} px)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory {peak_mb:.0f} MB; load average after: {os.getloadavg()[0]:.2f}")

@@ -18,9 +18,10 @@ IMAGE_SIZE = 64  # the 224 px renders are downsampled to 64x64 RGB
 class SimpleCadNet(nn.Module):
     """CNN (3 -> 32 -> 64 channels, pooling -> 128-D features) + MLP (128 -> 256 -> vocab x seq_len)."""
 
-    def __init__(self, n_logits: int):
+    def __init__(self, n_logits: int, grid: int = 8):
         super().__init__()
         self.n_logits = n_logits
+        self.grid = grid
         # Strided convolutions do the first poolings: 3x cheaper than conv + pool at full
         # resolution, which is what lets training fit in minutes on two CPU cores.
         self.encoder = nn.Sequential(
@@ -29,9 +30,11 @@ class SimpleCadNet(nn.Module):
             nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
             # 64 x 16 x 16
             nn.MaxPool2d(2),                                    # 64 x 8 x 8
-            nn.AdaptiveAvgPool2d(4),                            # 64 x 4 x 4: keeps where things are
+            # No global pooling: the part's position and size in the image are the answer,
+            # so the 128-D feature is read off a grid x grid map (8: every cell kept).
+            nn.AdaptiveAvgPool2d(grid),
             nn.Flatten(),
-            nn.Linear(64 * 16, 128), nn.ReLU(inplace=True),    # the 128-D image feature
+            nn.Linear(64 * grid * grid, 128), nn.ReLU(inplace=True),  # the 128-D image feature
         )
         self.head = nn.Sequential(
             nn.Linear(128, 256), nn.ReLU(inplace=True), nn.Dropout(0.1),

@@ -26,8 +26,8 @@ class SimpleSubmission(Submission):
                    "planes, boxes, shapes, holes), decoded to always-valid GenCAD-Code.")
     dependencies = ("torch",)
     needs_training = True
-    default_options = {"batch_size": 256, "epochs": 30, "lr": 2e-3, "threads": 2,
-                       "val_samples": 16}
+    default_options = {"batch_size": 256, "epochs": 20, "lr": 2e-3, "threads": 2,
+                       "val_samples": 16, "grid": 8}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -43,7 +43,8 @@ class SimpleSubmission(Submission):
 
         cfg = TrainConfig(epochs=int(epochs if epochs is not None else self.options["epochs"]),
                           lr=float(self.options["lr"]), threads=int(self.options["threads"]),
-                          val_samples=int(self.options["val_samples"]), seed=int(seed))
+                          val_samples=int(self.options["val_samples"]), seed=int(seed),
+                          grid=int(self.options["grid"]))
         self.model, self.history = fit_model(train, val, cfg)
 
     # -- generation --------------------------------------------------------------------------
@@ -100,7 +101,8 @@ class SimpleSubmission(Submission):
                  for k, v in model.state_dict().items()}
         torch.save(state, dir / WEIGHTS_FILE)
         info = {"format_version": FORMAT_VERSION, "n_logits": model.n_logits,
-                "num_parameters": self.num_parameters(), "options": self.options,
+                "num_parameters": self.num_parameters(), "grid": model.grid,
+                "options": self.options,
                 "history": self.history}
         (dir / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n")
 
@@ -123,7 +125,9 @@ class SimpleSubmission(Submission):
                              f"({FORMAT_VERSION} / {n_logits()}); retrain with "
                              f"`cadbench train --model simple`")
         sub = cls(**options)
-        model = SimpleCadNet(n_logits())
+        grid = int(info.get("grid", 4))  # the first checkpoints pooled to 4 x 4
+        sub.options["grid"] = grid
+        model = SimpleCadNet(n_logits(), grid=grid)
         state = torch.load(w_path, map_location="cpu", weights_only=True)
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v)
                                for k, v in state.items()})
@@ -144,7 +148,7 @@ class SimpleSubmission(Submission):
         from .model import SimpleCadNet  # the architecture's count, before training
         from .train import n_logits
         from .model import count_parameters
-        return count_parameters(SimpleCadNet(n_logits()))
+        return count_parameters(SimpleCadNet(n_logits(), grid=int(self.options["grid"])))
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()

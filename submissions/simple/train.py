@@ -134,6 +134,7 @@ class TrainConfig:
     threads: int = 2
     val_samples: int = 16      # val programs executed and scored (VSR, IoU) after each epoch
     seed: int = 0
+    grid: int = 8              # the encoder's last feature map, grid x grid cells
 
 
 def set_determinism(seed: int, threads: int) -> None:
@@ -203,7 +204,7 @@ def fit_model(train, val, config: TrainConfig):
          f"prepared in {time.perf_counter() - t0:.1f} s")
     y, w = torch.from_numpy(ids), torch.from_numpy(weight)
 
-    model = SimpleCadNet(n_logits())
+    model = SimpleCadNet(n_logits(), grid=config.grid)
     loss_fn = Loss()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)

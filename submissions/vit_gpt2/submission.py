@@ -30,10 +30,10 @@ FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoint"
 # Options that decide the architecture: a checkpoint's own values win over the caller's.
 ARCH_OPTIONS = ("size", "encoder", "decoder", "image_size", "vocab_size")
-SIZE_DEFAULTS = {  # epochs, learning rate
-    "micro": {"epochs": 1, "lr": 1e-3},
-    "tiny": {"epochs": 40, "lr": 1e-3},
-    "base": {"epochs": 10, "lr": 1e-4},
+SIZE_DEFAULTS = {  # epochs, learning rate, wall-clock budget of the training loop (0: none)
+    "micro": {"epochs": 1, "lr": 1e-3, "max_minutes": 0.0},
+    "tiny": {"epochs": 40, "lr": 1e-3, "max_minutes": 30.0},
+    "base": {"epochs": 10, "lr": 1e-4, "max_minutes": 0.0},
 }
 
 
@@ -62,7 +62,7 @@ class VitGpt2Submission(Submission):
         "batch_size": 32,          # training and generation batch
         "grad_accum": 1,
         "lr": 0.0,                 # 0 = the size's default
-        "max_minutes": 0.0,        # wall-clock budget of the training loop; 0 = none
+        "max_minutes": 0.0,        # training-loop budget; 0 = size default (tiny 30), <0 = none
         "device": "auto",          # auto | cpu | cuda[:N]
         "threads": 0,              # torch CPU threads; 0 = auto (1 on an overloaded machine)
         "val_samples": 16,         # validation programs run in the sandbox after each epoch
@@ -196,6 +196,8 @@ class VitGpt2Submission(Submission):
         size = self.options["size"]
         epochs = int(epochs or self.options["epochs"] or SIZE_DEFAULTS[size]["epochs"])
         lr = float(self.options["lr"] or SIZE_DEFAULTS[size]["lr"])
+        budget = float(self.options["max_minutes"] or SIZE_DEFAULTS[size]["max_minutes"])
+        budget = max(budget, 0.0)
         device = self._device_name()
         state_dir = Path(self.options["checkpoint_dir"] or f"runs/vit_gpt2-{size}-train")
         fingerprint = self._fingerprint(train, epochs, lr, seed)
@@ -231,7 +233,7 @@ class VitGpt2Submission(Submission):
                           grad_accum=int(self.options["grad_accum"]), lr=lr,
                           warmup_steps=min(200, max(10, epochs * len(train) //
                                                     int(self.options["batch_size"]) // 20)),
-                          max_minutes=float(self.options["max_minutes"]), seed=seed,
+                          max_minutes=budget, seed=seed,
                           device=device, checkpoint_dir=state_dir,
                           resume=bool(self.options["resume"]),
                           progress=bool(self.options["progress"]))

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop only hap
 BOX = "import cadquery as cq\nsolid = cq.Workplane().box(1, 2, 3)\n"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Sandbox.start makes its base folder with tempfile.mkdtemp under TMPDIR; when TMPDIR is "
-    "0700 the candidate's uid cannot reach its own folder and every program ends as "
-    "runtime_error 'exited with code 0 before returning a result'. Fix: create the base under "
-    "a folder the uid can traverse (check each parent for o+x, else fall back to a 0711 folder "
-    "made under /tmp or cadbench_home()), or raise a CadbenchError naming TMPDIR"))
 def test_private_harness_tmpdir(tmp_path, monkeypatch):
     private = tmp_path / "private-tmp"
     private.mkdir(mode=0o700)

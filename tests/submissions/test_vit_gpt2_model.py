@@ -22,8 +22,7 @@ def program(i: int) -> str:
     w, h, t = (8 + i % 7) / 16, (4 + i % 5) / 16, (1 + i % 3) / 32
     loops = [PathLoop((0.0, 0.0), (Line((w, 0.0)), Line((w, h)), Line((0.0, h)),
                                    Line((0.0, 0.0))))]
-    if i % 2:
-        loops.append(CircleLoop((w / 2, h / 2), h / 4))
+    loops += [CircleLoop((w * (k + 1) / 6, h / 2), h / 8) for k in range(1 + i % 4)]  # holes
     return Program.of(Body(Plane.xy((-w / 2, -h / 2, 0.0)), tuple(loops), t)).to_code()
 
 
@@ -193,3 +192,26 @@ def test_decoding_repairs_a_truncated_output_and_counts_it(tmp_path):
     whole = np.array([tok.bos_id, *tok.encode(code), tok.eos_id, tok.pad_id])
     assert finish(tok, whole, DecodeConfig(max_new_tokens=10), stats) == code
     assert stats.parsed_raw == 1 and stats.truncated == 2
+
+
+def test_loading_local_folders_in_a_process_without_network(pretrained, tmp_path):
+    """Stronger than the socket patch: a child process in its own empty network namespace
+    (`unshare -n`, when the machine allows it) builds the model from the local folders."""
+    import shutil
+    import subprocess
+    import sys
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not available here")
+    script = (
+        "import sys\n"
+        "from submissions.vit_gpt2 import VitGpt2Submission\n"
+        f"sub = VitGpt2Submission(size='micro', encoder={str(pretrained['root'] / 'vit')!r}, "
+        f"decoder={str(pretrained['root'] / 'gpt2')!r}, checkpoint_dir={str(tmp_path)!r})\n"
+        "from pathlib import Path\n"
+        "sub._build(['solid = 1\\n'] * 3, Path(sub.options['checkpoint_dir']), 'fp')\n"
+        "print('built', sub.tokenizer.kind, sub.num_parameters())\n")
+    r = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "built gpt2" in r.stdout

@@ -1,6 +1,6 @@
 # expect: ok
 # max_iou: 0.99
-# xfail: the dataset file is world-readable and the candidate sees the whole file system (read-only): hide it, e.g. pivot_root into a minimal root (Python prefix, site-packages, /usr, /lib, the workdir) or mount an empty tmpfs over the references' and datasets' folders
+# xfail: a world-readable dataset file outside the references is visible (read-only) to the candidate. Sandbox(hide_paths=...) can now cover given paths, but scoring does not pass any: scoring._sandbox() should pass the references file, cadbench_home() and user-listed dataset folders (a --hide PATH option); fully closed only by a minimal root view (pivot_root)
 # what: looks its own sample up in the shared dataset file (world-readable on this machine) and
 # runs the ground-truth program, to score a perfect IoU. Falls back to a box when it cannot.
 import json
