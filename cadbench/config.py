@@ -26,6 +26,7 @@ class ExecConfig:
     max_mesh_faces: int = 2_000_000  # bigger candidate meshes are refused (metric cost bound)
     drop_privileges: bool = True     # as root: run the candidate as an unprivileged user
     isolate_network: bool = True     # new network namespace where the kernel allows
+    readonly_filesystem: bool = True  # read-only view of the file system, private /tmp
 
     @property
     def cpu_limit_s(self) -> float:

@@ -56,18 +56,21 @@ class ScoreOutcome:
 # --------------------------------------------------------------------------- worker side
 # State of one worker process: its warm sandbox and the reference meshes it has loaded.
 _SANDBOX = None
-_SANDBOX_CONFIG: ExecConfig | None = None
+_SANDBOX_KEY: tuple | None = None
 _REF_MESHES: dict[str, Mesh] = {}
 
 
-def _sandbox(config: ExecConfig):
-    global _SANDBOX, _SANDBOX_CONFIG
-    if _SANDBOX is None or _SANDBOX_CONFIG != config:
+def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = ()):
+    """The worker's warm sandbox; candidates never see the cadbench cache (ground truth,
+    datasets) or the references file."""
+    global _SANDBOX, _SANDBOX_KEY
+    key = (config, hide_paths)
+    if _SANDBOX is None or _SANDBOX_KEY != key:
         from .execute import Sandbox
         if _SANDBOX is not None:
             _SANDBOX.close()
-        _SANDBOX = Sandbox(config)
-        _SANDBOX_CONFIG = config
+        _SANDBOX = Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths))
+        _SANDBOX_KEY = key
     return _SANDBOX
 
 
@@ -88,12 +91,13 @@ def gt_key(code: str, config: ExecConfig) -> str:
     return hashlib.sha256((settings + "\n" + code).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def reference_task(ref_id: str, code: str, config: ExecConfig, cache_dir: str) -> tuple[str, str | None]:
+def reference_task(ref_id: str, code: str, config: ExecConfig, cache_dir: str,
+                   hide_paths: tuple[str, ...] = ()) -> tuple[str, str | None]:
     """Run one reference program and cache its mesh. Returns (id, error or None)."""
     path = Path(cache_dir) / f"{gt_key(code, config)}.npz"
     if path.exists():
         return ref_id, None
-    res = _sandbox(config).run(code)
+    res = _sandbox(config, hide_paths).run(code)
     if res.status != st.OK or res.mesh is None:
         return ref_id, f"{res.status}: {res.error or ''}".strip()
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
@@ -114,14 +118,14 @@ def _load_reference_mesh(path: str) -> Mesh:
 
 
 def prediction_task(pred: Prediction, ref_mesh_path: str, exec_config: ExecConfig,
-                    metric_config: MetricConfig) -> dict:
+                    metric_config: MetricConfig, hide_paths: tuple[str, ...] = ()) -> dict:
     """Run one candidate and score it. Never raises: harness faults become harness_error."""
     result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code))
     try:
         if not pred.code.strip():
             result.status, result.error = st.NO_RESULT, "empty program"
             return result.__dict__
-        res = _sandbox(exec_config).run(pred.code)
+        res = _sandbox(exec_config, hide_paths).run(pred.code)
         result.status, result.error, result.picked_by = res.status, res.error, res.picked_by
         result.exec_time_s = round(res.duration_s, 4)
         if res.status == st.OK and res.mesh is not None \
@@ -206,8 +210,12 @@ def _check_resume_config(out_dir: Path, config: ScoreConfig, resume: bool) -> No
 def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
           config: ScoreConfig = ScoreConfig(), progress: bool = True, resume: bool = True,
           backend: str = "loky", scheduler: str | None = None,
-          label: dict | None = None) -> ScoreOutcome:
-    """Score predictions against references into out_dir (results.jsonl, summary.json)."""
+          label: dict | None = None, hide_paths: Iterable[str | Path] = ()) -> ScoreOutcome:
+    """Score predictions against references into out_dir (results.jsonl, summary.json).
+
+    hide_paths: files the candidates must not see (e.g. the references file); the cadbench
+    cache is always hidden."""
+    hidden = tuple(sorted(os.path.abspath(str(p)) for p in hide_paths))
     refs = _as_references(references)
     preds = _as_predictions(predictions)
     out_dir = Path(out_dir)
@@ -231,8 +239,8 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     todo = [r for r in needed if not (cache_dir / f"{gt_key(r.code, config.exec)}.npz").exists()]
     invalid_refs: dict[str, str] = {}
     bar = _progress(len(todo), "ground truth", progress)
-    for rid, err in _parallel_map(reference_task, [(r.id, r.code, config.exec, str(cache_dir))
-                                                   for r in todo],
+    for rid, err in _parallel_map(reference_task, [(r.id, r.code, config.exec, str(cache_dir),
+                                                    hidden) for r in todo],
                                   config.workers, backend, scheduler):
         if err:
             invalid_refs[rid] = err
@@ -258,7 +266,7 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
             continue
         ref = ref_by_id[p.id]
         mesh_path = str(cache_dir / f"{gt_key(ref.code, config.exec)}.npz")
-        tasks.append((p, mesh_path, config.exec, config.metrics))
+        tasks.append((p, mesh_path, config.exec, config.metrics, hidden))
     if done and progress:
         print(f"cadbench: resuming: {len(results)} result(s) already scored, "
               f"{len(tasks)} to go", file=sys.stderr)

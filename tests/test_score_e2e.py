@@ -36,9 +36,17 @@ def test_gold_predictions_score_one_on_every_sample(gold_run):
     rows = [json.loads(l) for l in (out / "run" / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 50
     assert all(r["status"] == "ok" for r in rows), [r for r in rows if r["status"] != "ok"][:3]
+    n_exact = 0
     for r in rows:
         assert r["metrics"]["iou"] == pytest.approx(1.0, abs=1e-9), r["id"]
-        assert r["metrics"]["iou_exact"] == pytest.approx(1.0, abs=1e-6), r["id"]
+        assert r["metrics"]["iou_best"] == pytest.approx(1.0, abs=1e-9), r["id"]
+        if r["metrics"]["iou_exact"] is None:
+            # exact booleans need a closed manifold mesh; a few real parts are not: say why
+            assert "iou_exact" in r["metrics"]["metric_errors"], r["id"]
+        else:
+            assert r["metrics"]["iou_exact"] == pytest.approx(1.0, abs=1e-6), r["id"]
+            n_exact += 1
+    assert n_exact >= 45
     summary = json.loads((out / "run" / "summary.json").read_text())
     assert summary["metrics"]["vsr"] == 1.0
     assert summary["metrics"]["iou_all_mean"] == 1.0
@@ -49,7 +57,7 @@ def test_gold_predictions_score_one_on_every_sample(gold_run):
 def test_broken_predictions_score_lower_and_resume(gold_run, gencad_subset_path, tmp_path):
     out, preds, _ = gold_run
     rows = [json.loads(l) for l in preds.read_text().splitlines()]
-    rows[0]["code"] = "this is not python"
+    rows[0]["code"] = "def broken(:\n"
     rows[1]["code"] = ""
     rows[2]["code"] = "import cadquery as cq\nother = cq.Workplane().box(1, 1, 1)\n"
     rows[3]["code"] = rows[4]["code"]          # a wrong but valid part

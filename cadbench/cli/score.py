@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -69,7 +70,9 @@ def handle(args) -> int:
     preds = load_predictions(args.predictions)
     outcome = score(refs, preds, args.out, config, progress=not args.quiet,
                     resume=not args.no_resume, backend=args.backend, scheduler=args.scheduler,
-                    label={"dataset": str(args.references)})
+                    label={"dataset": str(args.references)},
+                    hide_paths=[p for p in (args.references, args.predictions)
+                                if os.path.exists(p)])
     print(format_summary_table(outcome.summary, outcome.status_counts))
     if outcome.missing_ids:
         print(f"\n{len(outcome.missing_ids)} reference(s) had no prediction (counted as "

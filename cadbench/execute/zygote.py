@@ -92,9 +92,8 @@ class Zygote:
                 if network == "none":
                     iso.refuse_sockets()
                     network = "python-socket-refusal"
-            # Switchable through ExecConfig.readonly_filesystem once config.py has it (default on).
             readonly = False
-            if getattr(cfg, "readonly_filesystem", True):
+            if cfg.readonly_filesystem:
                 readonly = iso.readonly_filesystem(workdir, hide)
             if drop:
                 iso.drop_privileges(self.uid)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,15 @@ class VitGpt2Submission(Submission):
 
         need = stats.max + 2  # start token + program + end token
         n_positions = max(spec.n_positions, 64 * -(-int(need * 1.25) // 64))
-        encoder = M.encoder_from_folder(enc.path) if enc else M.encoder_from_config(spec)
+        wanted = int(self.options["image_size"])
+        if enc:
+            encoder = M.encoder_from_folder(enc.path)
+            image_size = int(getattr(encoder.config, "image_size", 0) or spec.image_size)
+            if wanted and wanted != image_size:
+                say(f"image_size={wanted} ignored: the pretrained encoder takes {image_size} px")
+        else:
+            image_size = wanted or spec.image_size
+            encoder = M.encoder_from_config(replace(spec, image_size=image_size))
         if dec:
             decoder = M.decoder_from_folder(dec.path)
             n_positions = int(getattr(decoder.config, "n_positions", 0) or
@@ -156,19 +165,6 @@ class VitGpt2Submission(Submission):
                                             tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
         self.model = M.assemble(encoder, decoder, tokenizer.bos_id, tokenizer.eos_id,
                                 tokenizer.pad_id, tokenizer.vocab_size)
-        image_size = int(getattr(encoder.config, "image_size", 0) or spec.image_size)
-        if self.options["image_size"] and enc is None:
-            image_size = int(self.options["image_size"])
-            self.model.encoder.config.image_size = image_size
-        elif self.options["image_size"] and int(self.options["image_size"]) != image_size:
-            say(f"image_size={self.options['image_size']} ignored: the pretrained encoder "
-                f"takes {image_size} px")
-        if enc is None and image_size != spec.image_size:
-            # rebuild the encoder at the requested resolution (position embeddings differ)
-            from dataclasses import replace
-            encoder = M.encoder_from_config(replace(spec, image_size=image_size))
-            self.model = M.assemble(encoder, decoder, tokenizer.bos_id, tokenizer.eos_id,
-                                    tokenizer.pad_id, tokenizer.vocab_size)
         self.tokenizer = tokenizer
         self.image_spec = image_spec_for(image_size, enc.path if enc else None)
         max_new = int(self.options["max_new_tokens"]) or int(stats.max * 1.25) + 8

@@ -215,3 +215,11 @@ def test_loading_local_folders_in_a_process_without_network(pretrained, tmp_path
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "built gpt2" in r.stdout
+
+
+def test_image_size_option_sets_the_from_config_encoder(tmp_path):
+    sub = micro(tmp_path, image_size=48)
+    sub._build([program(i) for i in range(4)], tmp_path / "state", "fp")
+    assert sub.image_spec.size == 48 and sub.model.encoder.config.image_size == 48
+    out = sub.generate(samples(1))
+    assert len(out) == 1
