@@ -42,6 +42,8 @@ def main() -> None:
     sub = SimpleSubmission.load(SimpleSubmission.default_checkpoint())
     threads = int(sub.options["threads"])
     sub.generate(samples[:8])  # warm-up (first-call allocations)
+    sub.programs_generated = sub.programs_repaired = 0
+    sub.repair_counts = {}
     t, c = time.perf_counter(), _cpu()
     codes = sub.generate(samples)
     wall, cpu = time.perf_counter() - t, _cpu() - c

@@ -12,6 +12,7 @@ The run folder holds everything a run made, so an interrupted run resumes where 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -228,11 +229,24 @@ def _shown_path(path: str | None) -> str | None:
 
 # -- the whole run -------------------------------------------------------------------------
 
-def _check_run_folder(run_dir: Path, s: RunSettings, write: bool) -> None:
-    """A resumed run must have the settings the folder was made with (kept in run.json,
-    written once the submission has loaded, so a typo in an option does not lock the folder)."""
+def checkpoint_fingerprint(ckpt: str | None) -> str | None:
+    """Content hash of a checkpoint folder: a resumed run must not mix predictions of two
+    different checkpoints (a model retrained between the two runs)."""
+    if not ckpt or not Path(ckpt).is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(ckpt).rglob("*") if p.is_file()):
+        if f.name == TRAIN_INFO_FILE:
+            continue
+        h.update(f.relative_to(ckpt).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _check_run_folder(run_dir: Path, mine: dict, write: bool) -> None:
+    """A resumed run must have the settings (and checkpoint) the folder was made with, kept in
+    run.json, written once the submission has loaded, so a typo in an option does not lock the
+    folder."""
     path = run_dir / "run.json"
-    mine = asdict(s)
     if path.exists():
         theirs = json.loads(path.read_text())
         diff = sorted(k for k in mine if theirs.get(k) != mine[k])
@@ -269,7 +283,7 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
     name = cls.name or cls.__name__
     run_dir = Path(run_dir) if run_dir else default_run_dir(s, name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(run_dir, s, write=False)
+    _check_run_folder(run_dir, asdict(s), write=False)
 
     if load_samples is None:
         from .datasets import load_dataset as load_samples
@@ -281,7 +295,9 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
 
     loaded = load_submission(cls, s, run_dir)
     sub = loaded.submission
-    _check_run_folder(run_dir, s, write=True)
+    _check_run_folder(run_dir, {**asdict(s),
+                                "checkpoint_sha": checkpoint_fingerprint(loaded.checkpoint)},
+                      write=True)
     say(f"{name}: {loaded.origin}; {len(samples)} samples x {s.samples} candidate(s); "
         f"run folder {run_dir}")
 

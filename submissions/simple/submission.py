@@ -142,12 +142,12 @@ class SimpleSubmission(Submission):
 
     # -- description -------------------------------------------------------------------------
     def num_parameters(self) -> int:
-        if self.model is not None:
-            from .model import count_parameters
-            return count_parameters(self.model)
-        from .model import SimpleCadNet  # the architecture's count, before training
+        from .model import SimpleCadNet, count_parameters
         from .train import n_logits
-        from .model import count_parameters
+
+        if self.model is not None:
+            return count_parameters(self.model)
+        # before training: the count of the architecture the options describe
         return count_parameters(SimpleCadNet(n_logits(), grid=int(self.options["grid"])))
 
     def metadata(self) -> dict[str, Any]:
