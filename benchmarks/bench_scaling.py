@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,7 @@ def main() -> int:
               f"{speedup:.2f}x | {steady_up:.2f}x |")
     same = len({r[-1] for r in rows}) == 1
     print(f"\nsummary metrics identical across all runs: {same}")
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -86,5 +86,17 @@ def test_dask_local_cluster_matches_loky(home, on_loky):
     "threads (`dask worker` defaults to one per core): concurrent run() calls share the warm "
     "worker's pipe and get each other's replies, so samples score against the wrong mesh. Fix: "
     "keep the Sandbox in a threading.local() in scoring.py"))
-def test_dask_worker_with_two_threads_matches_loky(home, on_loky):
-    assert _comparable(_score_on_cluster(home, "dask-threads", 1, 2)) == _comparable(on_loky)
+def test_dask_worker_with_two_threads_scores_each_sample_against_its_own_mesh(home):
+    """Exact copies of 10 different references, each made slow (0.3 s) so that the two threads'
+    candidates always overlap: every one must score IoU 1."""
+    from cadbench.scoring import score
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()[20:30]]
+    refs = [(str(r["question_id"]), r["ground_truth"]) for r in rows]
+    preds = [(rid, "import time\ntime.sleep(0.3)\n" + code) for rid, code in refs]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=None) as cluster:
+        outcome = score(refs, preds, home / "dask-threads", _config(), progress=False,
+                        backend="dask", scheduler=cluster.scheduler_address)
+    wrong = [(r.id, r.status, r.metrics.get("iou")) for r in outcome.results
+             if r.status != "ok" or r.metrics.get("iou", 0) < 0.99]
+    assert wrong == []

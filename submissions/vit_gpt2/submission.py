@@ -245,8 +245,9 @@ class VitGpt2Submission(Submission):
         self.meta["training"] = {**summary.to_dict(), "n_train": len(train),
                                  "epochs_planned": epochs, "lr": lr, "seed": seed,
                                  "device": device}
+        loss = "n/a" if summary.final_loss is None else f"{summary.final_loss:.4f}"
         say(f"trained {summary.epochs_done:.2f} epochs in {summary.seconds / 60:.1f} min "
-            f"(stopped by {summary.stopped_by}), final loss {summary.final_loss:.4f}")
+            f"(stopped by {summary.stopped_by}), final loss {loss}")
 
     def _fingerprint(self, train, epochs: int, lr: float, seed: int) -> str:
         keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum")}

@@ -188,6 +188,9 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
         running, total, seen = 0.0, 0.0, 0
         opt.zero_grad(set_to_none=True)
         while batch_pos < len(batches):
+            if cfg.max_minutes > 0 and elapsed() >= cfg.max_minutes * 60:
+                out_of_time = True  # checked first: a resumed, finished run trains nothing
+                break
             idx = batches[batch_pos]
             px = to_pixel_values(images_uint8[idx], image_spec, device)
             labels = make_labels(token_lists, idx, eos_id, max_len).to(device)
@@ -218,14 +221,13 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
                     bar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.2e}", refresh=False)
             if bar is not None:
                 bar.update(1)
-            if cfg.max_minutes > 0 and elapsed() >= cfg.max_minutes * 60:
-                out_of_time = True
-                break
             if time.monotonic() - last_save >= cfg.save_every_minutes * 60:
                 save_state()
                 last_save = time.monotonic()
         if bar is not None:
             bar.close()
+        if seen == 0:  # the budget was already spent: nothing new to record
+            break
         mean_loss = total / max(seen, 1)   # this epoch's mean training loss
         summary.final_loss = mean_loss
         record = {"epoch": epoch + 1, "loss": round(mean_loss, 4),

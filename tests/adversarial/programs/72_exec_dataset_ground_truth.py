@@ -1,6 +1,6 @@
 # expect: ok
 # max_iou: 0.99
-# xfail: a world-readable dataset file outside the references is visible (read-only) to the candidate. Sandbox(hide_paths=...) can now cover given paths, but scoring does not pass any: scoring._sandbox() should pass the references file, cadbench_home() and user-listed dataset folders (a --hide PATH option); fully closed only by a minimal root view (pivot_root)
+# xfail: a world-readable dataset file that is not the references file stays visible (read-only) to the candidate: scoring hides only the references, the predictions and cadbench_home(). Fix: a --hide PATH option for dataset folders, and in the end a minimal root view (pivot_root into the Python prefix, /usr, /lib*, the workdir)
 # what: looks its own sample up in the shared dataset file (world-readable on this machine) and
 # runs the ground-truth program, to score a perfect IoU. Falls back to a box when it cannot.
 import json
