@@ -314,7 +314,10 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
     predictions = [(i, preds[(i, c)]) for i, c in keys]
     config = ScoreConfig(exec=ExecConfig(result_var=sub.result_var), workers=workers,
                          seed=s.seed)
-    outcome = score(references, predictions, run_dir, config, progress=progress, resume=True)
+    # Candidates must not see the data the references come from (the cache is always hidden).
+    hide = [s.dataset] if Path(s.dataset).exists() else []
+    outcome = score(references, predictions, run_dir, config, progress=progress, resume=True,
+                    hide_paths=hide)
 
     infer = timing["inference_time_s"]
     n_gen = timing["n_generated"]

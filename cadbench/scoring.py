@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,24 +55,50 @@ class ScoreOutcome:
 
 
 # --------------------------------------------------------------------------- worker side
-# State of one worker process: its warm sandbox and the reference meshes it has loaded.
-_SANDBOX = None
-_SANDBOX_KEY: tuple | None = None
+# State of one worker: a warm sandbox per thread (a Dask worker may run several task threads,
+# and one sandbox serves one thread) and the reference meshes this process has loaded.
+_LOCAL = threading.local()
 _REF_MESHES: dict[str, Mesh] = {}
+_WATCHING_PARENT = False
 
 
 def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = ()):
-    """The worker's warm sandbox; candidates never see the cadbench cache (ground truth,
+    """This thread's warm sandbox; candidates never see the cadbench cache (ground truth,
     datasets) or the references file."""
-    global _SANDBOX, _SANDBOX_KEY
     key = (config, hide_paths)
-    if _SANDBOX is None or _SANDBOX_KEY != key:
+    if getattr(_LOCAL, "sandbox", None) is None or _LOCAL.key != key:
         from .execute import Sandbox
-        if _SANDBOX is not None:
-            _SANDBOX.close()
-        _SANDBOX = Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths))
-        _SANDBOX_KEY = key
-    return _SANDBOX
+        if getattr(_LOCAL, "sandbox", None) is not None:
+            _LOCAL.sandbox.close()
+        _LOCAL.sandbox = Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths))
+        _LOCAL.key = key
+    return _LOCAL.sandbox
+
+
+def _exit_with_harness(harness_pid: int | None) -> None:
+    """A loky worker outlives a harness killed with -9 (until loky's idle timeout), and its
+    sandbox with it: watch the harness and leave when it is gone."""
+    global _WATCHING_PARENT
+    if harness_pid is None or _WATCHING_PARENT or os.getpid() == harness_pid:
+        return
+    _WATCHING_PARENT = True
+
+    def watch():
+        while True:
+            try:
+                os.kill(harness_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)  # the warm workers die with us (PR_SET_PDEATHSIG)
+            except PermissionError:
+                pass
+            time.sleep(1.0)
+    threading.Thread(target=watch, name="cadbench-harness-watch", daemon=True).start()
+
+
+def _rounded_metrics(metrics: dict) -> dict:
+    """Round to 9 decimals: OCC tessellates the same program with last-bit differences between
+    runs, and results.jsonl should be byte-identical for the same inputs."""
+    return {k: round(v, 9) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
 def code_sha(code: str) -> str:
@@ -92,8 +119,11 @@ def gt_key(code: str, config: ExecConfig) -> str:
 
 
 def reference_task(ref_id: str, code: str, config: ExecConfig, cache_dir: str,
-                   hide_paths: tuple[str, ...] = ()) -> tuple[str, str | None]:
+                   hide_paths: tuple[str, ...] = (), harness_pid: int | None = None
+                   ) -> tuple[str, str | None]:
     """Run one reference program and cache its mesh. Returns (id, error or None)."""
+    _exit_with_harness(harness_pid)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. on a Dask worker
     path = Path(cache_dir) / f"{gt_key(code, config)}.npz"
     if path.exists():
         return ref_id, None
@@ -118,8 +148,10 @@ def _load_reference_mesh(path: str) -> Mesh:
 
 
 def prediction_task(pred: Prediction, ref_mesh_path: str, exec_config: ExecConfig,
-                    metric_config: MetricConfig, hide_paths: tuple[str, ...] = ()) -> dict:
+                    metric_config: MetricConfig, hide_paths: tuple[str, ...] = (),
+                    harness_pid: int | None = None) -> dict:
     """Run one candidate and score it. Never raises: harness faults become harness_error."""
+    _exit_with_harness(harness_pid)
     result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code))
     try:
         if not pred.code.strip():
@@ -136,8 +168,8 @@ def prediction_task(pred: Prediction, ref_mesh_path: str, exec_config: ExecConfi
         elif res.status == st.OK and res.mesh is not None:
             from .geometry.metrics import compute_metrics
             t0 = time.perf_counter()
-            result.metrics = compute_metrics(_load_reference_mesh(ref_mesh_path), res.mesh,
-                                             metric_config)
+            result.metrics = _rounded_metrics(compute_metrics(
+                _load_reference_mesh(ref_mesh_path), res.mesh, metric_config))
             result.score_time_s = round(time.perf_counter() - t0, 4)
     except Exception as e:  # a fault of the harness, not of the candidate
         result.status, result.error = st.HARNESS_ERROR, f"{type(e).__name__}: {e}"[:500]
@@ -216,6 +248,7 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     hide_paths: files the candidates must not see (e.g. the references file); the cadbench
     cache is always hidden."""
     hidden = tuple(sorted(os.path.abspath(str(p)) for p in hide_paths))
+    harness = os.getpid() if backend == "loky" else None  # a Dask worker may be elsewhere
     refs = _as_references(references)
     preds = _as_predictions(predictions)
     out_dir = Path(out_dir)
@@ -240,7 +273,7 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     invalid_refs: dict[str, str] = {}
     bar = _progress(len(todo), "ground truth", progress)
     for rid, err in _parallel_map(reference_task, [(r.id, r.code, config.exec, str(cache_dir),
-                                                    hidden) for r in todo],
+                                                    hidden, harness) for r in todo],
                                   config.workers, backend, scheduler):
         if err:
             invalid_refs[rid] = err
@@ -266,7 +299,7 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
             continue
         ref = ref_by_id[p.id]
         mesh_path = str(cache_dir / f"{gt_key(ref.code, config.exec)}.npz")
-        tasks.append((p, mesh_path, config.exec, config.metrics, hidden))
+        tasks.append((p, mesh_path, config.exec, config.metrics, hidden, harness))
     if done and progress:
         print(f"cadbench: resuming: {len(results)} result(s) already scored, "
               f"{len(tasks)} to go", file=sys.stderr)

@@ -182,10 +182,6 @@ def test_byte_identical_metrics_across_runs_and_worker_counts(scored):
         assert _per_sample(out) == _per_sample(work / "ref")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "after kill -9 of `cadbench score`, its loky workers (each holding a warm sandbox) are "
-    "orphaned and only exit after loky's 300 s idle timeout: scoring._sandbox() should start a "
-    "watchdog thread in each worker that exits when os.getppid() changes"))
 def test_no_process_outlives_the_killed_runs(scored):
     """After kill -9 of the harness, its workers and sandboxes must not linger."""
     _, _, token, _ = scored

@@ -81,11 +81,6 @@ def test_dask_local_cluster_matches_loky(home, on_loky):
     assert _comparable(_score_on_cluster(home, "dask", 2, 1)) == _comparable(on_loky)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "scoring._sandbox() keeps ONE Sandbox per process, but a Dask worker runs tasks on several "
-    "threads (`dask worker` defaults to one per core): concurrent run() calls share the warm "
-    "worker's pipe and get each other's replies, so samples score against the wrong mesh. Fix: "
-    "keep the Sandbox in a threading.local() in scoring.py"))
 def test_dask_worker_with_two_threads_scores_each_sample_against_its_own_mesh(home):
     """Exact copies of 10 different references, each made slow (0.3 s) so that the two threads'
     candidates always overlap: every one must score IoU 1."""

@@ -58,6 +58,10 @@ def register(sub) -> None:
     p.add_argument("--no-resume", action="store_true",
                    help="score everything again instead of resuming from results.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--hide", action="append", default=[], metavar="PATH",
+                   help="a file or folder candidates must not see (e.g. the dataset the "
+                        "references come from); repeatable. The references, the predictions "
+                        "and the cadbench cache are always hidden")
     add_exec_and_metric_args(p)
     p.set_defaults(handler=handle)
 
@@ -71,7 +75,7 @@ def handle(args) -> int:
     outcome = score(refs, preds, args.out, config, progress=not args.quiet,
                     resume=not args.no_resume, backend=args.backend, scheduler=args.scheduler,
                     label={"dataset": str(args.references)},
-                    hide_paths=[p for p in (args.references, args.predictions)
+                    hide_paths=[p for p in (args.references, args.predictions, *args.hide)
                                 if os.path.exists(p)])
     print(format_summary_table(outcome.summary, outcome.status_counts))
     if outcome.missing_ids:

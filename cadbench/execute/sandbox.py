@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import select
-import shutil
 import signal
 import stat
 import subprocess
@@ -27,6 +26,7 @@ from ..config import ExecConfig
 from ..errors import CadbenchError
 from ..geometry.mesh import Mesh, MeshError
 from . import status as S
+from .isolation import remove_tree
 from .child import FACES_FILE, OUTPUT_FILE, VERTICES_FILE
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self._kill(proc)
         if self._base is not None:
-            shutil.rmtree(self._base, ignore_errors=True)
+            remove_tree(self._base)
             self._base = None
 
     @staticmethod
@@ -231,7 +231,7 @@ class Sandbox:
                 isolation=reply.get("isolation") or {}, brep_valid=reply.get("brep_valid"))
         finally:
             if workdir and self._base and os.path.dirname(workdir) == self._base:
-                shutil.rmtree(workdir, ignore_errors=True)
+                remove_tree(workdir)
 
     @staticmethod
     def _fail(status: str, error: str, t0: float) -> ExecResult:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import stat
 import sys
@@ -30,6 +29,20 @@ OSD_ThreadPool.DefaultPool_s(1)
 BOPAlgo_Options.SetParallelMode_s(False)
 
 import cadquery as cq  # noqa: E402  (the expensive import every child inherits)
+
+# Modules a candidate may import. After the uid drop the candidate may not be able to read the
+# Python installation (e.g. under a 0700 /root), so import the usual ones here, once, where
+# every child inherits them.
+PREIMPORTED = ("math", "cmath", "random", "itertools", "functools", "collections", "copy",
+               "decimal", "fractions", "statistics", "glob", "hashlib", "json", "re", "string",
+               "operator", "typing", "dataclasses", "enum", "numbers", "struct", "textwrap",
+               "time", "datetime", "bisect", "heapq", "array", "io", "warnings",
+               "encodings.idna", "numpy", "numpy.linalg")
+for _name in PREIMPORTED:
+    try:
+        __import__(_name)
+    except ImportError:  # pragma: no cover - an optional module missing is fine
+        pass
 
 from ..config import ExecConfig  # noqa: E402
 from . import isolation as iso  # noqa: E402
@@ -293,7 +306,7 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so the final flush at exit is quiet
     finally:
         # stdin closed or the harness gone: leave nothing behind.
-        shutil.rmtree(base_dir, ignore_errors=True)
+        iso.remove_tree(base_dir)
 
 
 if __name__ == "__main__":
