@@ -35,7 +35,10 @@ def git_state() -> dict[str, object]:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return {"commit": None, "dirty": None}
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        # Records and the tables made from them are outputs, not code: writing one run's record
+        # must not mark the next run of the same commit dirty.
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                    ":!leaderboards", ":!docs", ":!README.md")
         return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

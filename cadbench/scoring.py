@@ -147,9 +147,9 @@ def _load_reference_mesh(path: str) -> Mesh:
     return mesh
 
 
-def prediction_task(pred: Prediction, ref_mesh_path: str, exec_config: ExecConfig,
-                    metric_config: MetricConfig, hide_paths: tuple[str, ...] = (),
-                    harness_pid: int | None = None) -> dict:
+def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
+                    exec_config: ExecConfig, metric_config: MetricConfig,
+                    hide_paths: tuple[str, ...] = (), harness_pid: int | None = None) -> dict:
     """Run one candidate and score it. Never raises: harness faults become harness_error."""
     _exit_with_harness(harness_pid)
     result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code))
@@ -167,6 +167,11 @@ def prediction_task(pred: Prediction, ref_mesh_path: str, exec_config: ExecConfi
                             f"{exec_config.max_mesh_faces}")
         elif res.status == st.OK and res.mesh is not None:
             from .geometry.metrics import compute_metrics
+            if not os.path.exists(ref_mesh_path):  # a Dask worker without the shared cache
+                _, err = reference_task(ref.id, ref.code, exec_config,
+                                        os.path.dirname(ref_mesh_path), hide_paths)
+                if err:
+                    raise RuntimeError(f"reference {ref.id} failed on this worker: {err}")
             t0 = time.perf_counter()
             result.metrics = _rounded_metrics(compute_metrics(
                 _load_reference_mesh(ref_mesh_path), res.mesh, metric_config))
@@ -299,7 +304,7 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
             continue
         ref = ref_by_id[p.id]
         mesh_path = str(cache_dir / f"{gt_key(ref.code, config.exec)}.npz")
-        tasks.append((p, mesh_path, config.exec, config.metrics, hidden, harness))
+        tasks.append((p, ref, mesh_path, config.exec, config.metrics, hidden, harness))
     if done and progress:
         print(f"cadbench: resuming: {len(results)} result(s) already scored, "
               f"{len(tasks)} to go", file=sys.stderr)
