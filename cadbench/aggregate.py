@@ -14,7 +14,7 @@ from math import comb
 import numpy as np
 
 from .execute.status import ALL_STATUSES, MISSING, OK
-from .records import SampleResult
+from .records import SampleResult, round_floats
 
 # Metrics averaged per sample; "higher is better" for all but chamfer.
 IOU_KEYS = ("iou", "iou_best", "iou_exact", "iou_mecagent")
@@ -83,7 +83,7 @@ def summarize(results: list[SampleResult], reference_ids: list[str],
             out[f"{key}_ci95"] = bootstrap_ci(per_key_all[key], n_boot, seed + i)
 
     out.update(_multi_candidate(results, reference_ids))
-    return _rounded(out)
+    return round_floats(out, 6)
 
 
 def _multi_candidate(results: list[SampleResult], reference_ids: list[str]) -> dict:
@@ -114,14 +114,3 @@ def status_counts(results: list[SampleResult], reference_ids: list[str]) -> dict
     rows = per_reference_table(results, reference_ids)
     counts = Counter(MISSING if r is None else r.status for r in rows)
     return {s: counts[s] for s in ALL_STATUSES if counts[s]}
-
-
-def _rounded(d: dict) -> dict:
-    """Round floats so summaries are byte-identical across runs despite summation order."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, float):
-            out[k] = round(v, 6)
-        else:
-            out[k] = v
-    return out

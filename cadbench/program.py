@@ -137,6 +137,25 @@ class PathLoop:
         return pts
 
 
+def stadium_points(cx: float, cy: float, length: float, r: float,
+                   vertical: bool = False) -> list[Vec2]:
+    """The six key points of a stadium (slot): two semicircles of radius r whose centres are
+    `length` apart, joined by straight sides. Order: line start, line end, arc middle, line
+    start, line end, arc middle. Callers round them to their own grid, then `stadium_loop`."""
+    h = length / 2
+    if not vertical:
+        return [(cx - h, cy - r), (cx + h, cy - r), (cx + h + r, cy), (cx + h, cy + r),
+                (cx - h, cy + r), (cx - h - r, cy)]
+    return [(cx + r, cy - h), (cx + r, cy + h), (cx, cy + h + r), (cx - r, cy + h),
+            (cx - r, cy - h), (cx, cy - h - r)]
+
+
+def stadium_loop(pts: list[Vec2]) -> "PathLoop":
+    """A closed loop through the six points of `stadium_points`."""
+    return PathLoop(pts[0], (Line(pts[1]), Arc(pts[2], pts[3]), Line(pts[4]),
+                             Arc(pts[5], pts[0])))
+
+
 @dataclass(frozen=True)
 class CircleLoop:
     center: Vec2

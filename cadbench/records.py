@@ -118,6 +118,12 @@ def _finite(obj):
     return obj
 
 
+def round_floats(d: dict, digits: int) -> dict:
+    """A copy of d with its float values rounded: summaries and per-sample metrics stay
+    byte-identical across runs despite last-bit noise (summation order, tessellation)."""
+    return {k: round(v, digits) if isinstance(v, float) else v for k, v in d.items()}
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")

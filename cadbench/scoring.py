@@ -34,7 +34,8 @@ from .execute import status as st
 from .geometry.mesh import Mesh
 from .inputs import Prediction, Reference
 from .provenance import collect_provenance, content_hash
-from .records import JsonlAppender, RunRecord, SampleResult, atomic_write_text, load_results
+from .records import (JsonlAppender, RunRecord, SampleResult, atomic_write_text, load_results,
+                      round_floats)
 
 GT_CACHE_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -93,12 +94,6 @@ def _exit_with_harness(harness_pid: int | None) -> None:
                 pass
             time.sleep(1.0)
     threading.Thread(target=watch, name="cadbench-harness-watch", daemon=True).start()
-
-
-def _rounded_metrics(metrics: dict) -> dict:
-    """Round to 9 decimals: OCC tessellates the same program with last-bit differences between
-    runs, and results.jsonl should be byte-identical for the same inputs."""
-    return {k: round(v, 9) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
 def code_sha(code: str) -> str:
@@ -173,8 +168,9 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
                 if err:
                     raise RuntimeError(f"reference {ref.id} failed on this worker: {err}")
             t0 = time.perf_counter()
-            result.metrics = _rounded_metrics(compute_metrics(
-                _load_reference_mesh(ref_mesh_path), res.mesh, metric_config))
+            # 9 decimals: OCC tessellates a program with last-bit differences between runs
+            result.metrics = round_floats(compute_metrics(
+                _load_reference_mesh(ref_mesh_path), res.mesh, metric_config), 9)
             result.score_time_s = round(time.perf_counter() - t0, 4)
     except Exception as e:  # a fault of the harness, not of the candidate
         result.status, result.error = st.HARNESS_ERROR, f"{type(e).__name__}: {e}"[:500]

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..program import (Arc, Body, CircleLoop, Line, PathLoop, Plane, Program, snap)
+from ..program import (Arc, Body, CircleLoop, Line, PathLoop, Plane, Program, snap,
+                       stadium_loop, stadium_points)
 
 EXTENT = 0.75
 MIN = 1.0 / 32.0  # smallest wall / feature we generate (4 grid steps)
@@ -71,16 +72,11 @@ def rounded_rect(x0: float, y0: float, w: float, h: float, r: float) -> PathLoop
 
 def slot(cx: float, cy: float, length: float, r: float, vertical: bool = False) -> PathLoop:
     """Stadium: two semicircles joined by straight sides; `length` between arc centres."""
-    h = length / 2
-    if not vertical:
-        pts = [(cx - h, cy - r), (cx + h, cy - r), (cx + h + r, cy), (cx + h, cy + r),
-               (cx - h, cy + r), (cx - h - r, cy)]
-    else:
-        pts = [(cx + r, cy - h), (cx + r, cy + h), (cx, cy + h + r), (cx - r, cy + h),
-               (cx - r, cy - h), (cx, cy - h - r)]
+    pts = stadium_points(cx, cy, length, r, vertical)
+    # line ends on the 1/128 grid, arc middles rounded finely (they are off-grid by nature)
     s = [(snap(x), snap(y)) for x, y in pts[:2]] + [(_m(pts[2][0]), _m(pts[2][1]))] + \
         [(snap(x), snap(y)) for x, y in pts[3:5]] + [(_m(pts[5][0]), _m(pts[5][1]))]
-    return PathLoop(s[0], (Line(s[1]), Arc(s[2], s[3]), Line(s[4]), Arc(s[5], s[0])))
+    return stadium_loop(s)
 
 
 def regular_polygon(cx: float, cy: float, r: float, n: int, phase: float = 0.0) -> PathLoop:

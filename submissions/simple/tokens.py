@@ -31,7 +31,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from cadbench.program import Arc, Body, CircleLoop, Line, PathLoop, Plane, Program
+from cadbench.program import (Arc, Body, CircleLoop, Line, PathLoop, Plane, Program,
+                              stadium_loop, stadium_points)
 
 N_BODIES = 4
 FIELDS = ("op", "plane", "shape", "x0", "x1", "y0", "y1", "z0", "z1", "p1", "p2",
@@ -237,15 +238,8 @@ def _rounded_rect(w: float, h: float, r: float) -> PathLoop:
 
 def _stadium(cx: float, cy: float, length: float, r: float, vertical: bool) -> PathLoop:
     """Two semicircles of radius r whose centres are `length` apart, joined by lines."""
-    h = length / 2
-    if not vertical:
-        pts = [(cx - h, cy - r), (cx + h, cy - r), (cx + h + r, cy), (cx + h, cy + r),
-               (cx - h, cy + r), (cx - h - r, cy)]
-    else:
-        pts = [(cx + r, cy - h), (cx + r, cy + h), (cx, cy + h + r), (cx - r, cy + h),
-               (cx - r, cy - h), (cx, cy - h - r)]
-    s = [(_r6(x), _r6(y)) for x, y in pts]
-    return PathLoop(s[0], (Line(s[1]), Arc(s[2], s[3]), Line(s[4]), Arc(s[5], s[0])))
+    return stadium_loop([(_r6(x), _r6(y)) for x, y in stadium_points(cx, cy, length, r,
+                                                                        vertical)])
 
 
 def _ngon_unit(n: int, rotated: bool) -> np.ndarray:
