@@ -13,7 +13,7 @@ import torch
 
 from .model import quiet_transformers
 from .preprocess import ImageSpec, to_pixel_values
-from .repair import Repair, RepairStats, parses, repair
+from .repair import Repair, RepairStats, fix_degenerate_arcs, parses, repair
 from .tokenizer import CodeTokenizer
 
 
@@ -27,6 +27,47 @@ class DecodeConfig:
     top_p: float = 1.0
     batch_size: int = 32
     repair: bool = True
+    number_grammar: bool = True  # code-num tokenizers: numbers only where a literal can stand
+    fix_arcs: bool = True        # degenerate threePointArc -> lineTo (counted apart)
+
+
+_GRAMMARS: dict = {}
+
+
+def number_grammar(tokenizer, device: str):
+    """A logits processor for "code-num" tokenizers: a number token may follow only text that
+    ends where a literal can start (`(`, `,`, `[`, `=`, a space), and the token after a number
+    must be text that can follow a literal (not a digit, letter, `.` or `_`, nor a number).
+    It removes the malformed joins (`0.25 0.5`, `0.25e`) the decoder could otherwise write."""
+    key = (id(tokenizer), device)
+    if key not in _GRAMMARS:
+        from transformers import LogitsProcessor
+        numbers = tokenizer.number_ids
+        n_text = numbers.start
+        texts = [tokenizer.tok.decode([i], skip_special_tokens=False) for i in range(n_text)]
+        before = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+        after = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+        for i, t in enumerate(texts):
+            before[i] = bool(t) and t[-1] in "(,[= "
+            after[i] = bool(t) and not (t[0].isalnum() or t[0] in "._")
+        for special in (tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id):
+            before[special] = after[special] = False
+
+        class NumberGrammar(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                last = input_ids[:, -1]
+                last_is_number = (last >= numbers.start) & (last < numbers.stop)
+                block_numbers = ~before.to(scores.device)[last.clamp(max=len(before) - 1)]
+                block_numbers |= last_is_number
+                scores[block_numbers, numbers.start:numbers.stop] = -float("inf")
+                # after a number: only text that can follow a literal
+                not_after = ~after.to(scores.device)
+                scores[last_is_number.nonzero(as_tuple=True)[0][:, None],
+                       not_after.nonzero(as_tuple=True)[0][None, :]] = -float("inf")
+                return scores
+
+        _GRAMMARS[key] = NumberGrammar()
+    return _GRAMMARS[key]
 
 
 def generate_texts(model, tokenizer: CodeTokenizer, images_uint8: np.ndarray,
@@ -53,6 +94,11 @@ def generate_texts(model, tokenizer: CodeTokenizer, images_uint8: np.ndarray,
         else:
             kwargs.update(do_sample=False, num_beams=cfg.beams,
                           early_stopping=cfg.beams > 1)
+        if getattr(tokenizer, "number_ids", None) is not None:
+            from transformers import LogitsProcessorList
+            if cfg.number_grammar:
+                kwargs["logits_processor"] = LogitsProcessorList([number_grammar(tokenizer,
+                                                                                 device)])
         with torch.inference_mode(), quiet_transformers():
             seqs = model.generate(pixel_values=px, **kwargs).cpu().numpy()
         texts = [finish(tokenizer, row, cfg, stats) for row in seqs]
@@ -70,4 +116,9 @@ def finish(tokenizer: CodeTokenizer, row: np.ndarray, cfg: DecodeConfig,
     fixed = repair(text) if (cfg.repair and not raw_ok) else Repair(text)
     if stats is not None:
         stats.add(fixed, raw_ok, truncated)
-    return fixed.code
+    if not cfg.fix_arcs:
+        return fixed.code
+    code, arcs = fix_degenerate_arcs(fixed.code)
+    if stats is not None:
+        stats.add_arc_fix(arcs)
+    return code

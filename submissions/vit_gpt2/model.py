@@ -12,6 +12,7 @@ from config at the requested size. Import this module only when torch is wanted.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -105,6 +106,22 @@ def assemble(encoder, decoder, bos_id: int, eos_id: int, pad_id: int,
         cfg.pad_token_id = pad_id
     model.config.vocab_size = vocab_size
     return model
+
+
+def init_number_embeddings(model: VisionEncoderDecoderModel, number_ids: range,
+                           values: torch.Tensor) -> None:
+    """Start the number tokens' embeddings (tied with the output layer) as sinusoids of their
+    values, so neighbouring values start out similar: the order of the numbers is given, not
+    something the decoder must discover from 1,025 unrelated rows."""
+    emb = model.decoder.get_input_embeddings().weight
+    width = emb.shape[1]
+    # periods from ~2 grid steps (1/128) to ~12 units: fine and coarse position of a value
+    freqs = torch.exp(torch.linspace(math.log(0.5), math.log(800.0), width // 2))
+    angles = values.float()[:, None] * freqs[None, :]
+    feats = torch.zeros(len(values), width)
+    feats[:, 0:2 * (width // 2):2], feats[:, 1:2 * (width // 2):2] = angles.sin(), angles.cos()
+    with torch.no_grad():
+        emb[number_ids.start:number_ids.stop] = feats * (0.02 * math.sqrt(2.0))
 
 
 @contextmanager

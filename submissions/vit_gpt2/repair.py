@@ -5,11 +5,18 @@ Only two edits, tried in order until the program parses (`ast.parse`; nothing is
   2. drop the truncated last line (then close what is still open).
 A program that already parses is returned untouched. Every edit is recorded so a run can
 report how many outputs were repaired, separately from the model's raw validity.
+
+One geometric fix, separate and also counted (`fix_degenerate_arcs`, option `fix_arcs`): a
+`threePointArc` whose three points are collinear (or coincide) has no circle through them and
+makes OCC raise (`GC_MakeArcOfCircle ... no result`, the most common failure of the tiny
+model). It is replaced by the straight segment to its end point (`lineTo`), or dropped when it
+ends where it starts. Only exactly degenerate arcs are touched: a valid arc never changes.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +44,7 @@ class RepairStats:
     repaired: int = 0            # did not parse, parsed after repair
     unparsed: int = 0            # does not parse as returned (repair off, or it failed)
     truncated: int = 0           # hit the token limit without an end token
+    arcs_fixed: int = 0          # outputs with a degenerate arc made a line (fix_arcs)
     actions: Counter = field(default_factory=Counter)
 
     def add(self, r: Repair, raw_ok: bool, truncated: bool) -> None:
@@ -50,10 +58,16 @@ class RepairStats:
         else:
             self.unparsed += 1
 
+    def add_arc_fix(self, fixed: int) -> None:
+        if fixed:
+            self.arcs_fixed += 1
+            self.actions["degenerate_arc_to_line"] += fixed
+
     def to_dict(self) -> dict:
         return {"outputs": self.outputs, "parsed_raw": self.parsed_raw,
                 "repaired": self.repaired, "unparsed": self.unparsed,
-                "truncated": self.truncated, "actions": dict(self.actions)}
+                "truncated": self.truncated, "arcs_fixed": self.arcs_fixed,
+                "actions": dict(self.actions)}
 
 
 def parses(code: str) -> bool:
@@ -115,3 +129,41 @@ def repair(code: str) -> Repair:
         if parses(closed):
             return Repair(closed, ("dropped_last_line", "closed_brackets"))
     return Repair(code)
+
+
+_NUM = r"(-?[0-9]+(?:\.[0-9]*)?(?:e-?[0-9]+)?)"
+_CALL = re.compile(rf"\.(moveTo|lineTo)\(\s*{_NUM}\s*,\s*{_NUM}\s*\)"
+                   rf"|\.threePointArc\(\(\s*{_NUM}\s*,\s*{_NUM}\s*\)\s*,"
+                   rf"\s*\(\s*{_NUM}\s*,\s*{_NUM}\s*\)\s*\)")
+COLLINEAR = 1e-9  # |cross| / scale^2 below this: no circle through the three points
+
+
+def fix_degenerate_arcs(code: str) -> tuple[str, int]:
+    """(code, number of arcs fixed): each degenerate `threePointArc` in a
+    moveTo/lineTo/threePointArc chain becomes `lineTo(end)` (dropped if end == start)."""
+    fixed = 0
+    out_lines = []
+    for line in code.split("\n"):
+        pieces, last, cur = [], 0, None
+        for m in _CALL.finditer(line):
+            if m.group(1):                       # moveTo / lineTo
+                cur = (float(m.group(2)), float(m.group(3)))
+                continue
+            mid = (float(m.group(4)), float(m.group(5)))
+            end = (float(m.group(6)), float(m.group(7)))
+            start, cur = cur, end
+            if start is None:
+                continue
+            ux, uy = mid[0] - start[0], mid[1] - start[1]
+            vx, vy = end[0] - start[0], end[1] - start[1]
+            scale = max(ux * ux + uy * uy, vx * vx + vy * vy, 1e-300)
+            if abs(ux * vy - uy * vx) / scale > COLLINEAR and (ux or uy) and \
+                    (mid[0] - end[0] or mid[1] - end[1]):
+                continue                          # a real arc: keep it
+            same = vx == 0 and vy == 0
+            replacement = "" if same else f".lineTo({m.group(6)}, {m.group(7)})"
+            pieces += [line[last:m.start()], replacement]
+            last = m.end()
+            fixed += 1
+        out_lines.append("".join(pieces) + line[last:] if pieces else line)
+    return "\n".join(out_lines), fixed

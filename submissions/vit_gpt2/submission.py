@@ -30,7 +30,7 @@ META_FILE = "vit_gpt2.json"
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoint"
 # Options that decide the architecture: a checkpoint's own values win over the caller's.
-ARCH_OPTIONS = ("size", "encoder", "decoder", "image_size", "vocab_size")
+ARCH_OPTIONS = ("size", "encoder", "decoder", "image_size", "vocab_size", "numbers")
 SIZE_DEFAULTS = {  # epochs, learning rate, wall-clock budget of the training loop (0: none)
     "micro": {"epochs": 1, "lr": 1e-3, "max_minutes": 0.0},
     "tiny": {"epochs": 40, "lr": 1e-3, "max_minutes": 30.0},
@@ -59,6 +59,10 @@ class VitGpt2Submission(Submission):
         "require_pretrained": False,  # error instead of from-config init when not found
         "image_size": 0,           # 0 = the size's (or pretrained encoder's) own
         "vocab_size": 0,           # code-bpe vocabulary; 0 = the size's default
+        "numbers": "grid",         # grid: one token per number (1/256 grid) | bpe: BPE pieces
+        "number_sigma": 1.5,       # Gaussian width of number targets, grid steps (0: plain CE)
+        "number_grammar": True,    # decoding: number tokens only where a literal can stand
+        "aux_bag_weight": 0.0,     # training: weight of the encoder's bag-of-tokens loss
         "epochs": 0,               # 0 = the size's default
         "batch_size": 32,          # training and generation batch
         "grad_accum": 1,
@@ -74,6 +78,7 @@ class VitGpt2Submission(Submission):
         "temperature": 0.8,        # sampling, for generate_many (best-of-N)
         "top_p": 0.95,
         "repair": True,            # light syntax repair of outputs (counted separately)
+        "fix_arcs": True,          # a degenerate threePointArc becomes a line (counted apart)
         "save_dtype": "float16",   # float16 | float32 weights in saved checkpoints
         "progress": True,
     }
@@ -125,7 +130,7 @@ class VitGpt2Submission(Submission):
     def _build(self, programs: list[str], state_dir: Path, fingerprint: str) -> None:
         from . import model as M
         from .preprocess import image_spec_for
-        from .tokenizer import CodeTokenizer, length_stats
+        from .tokenizer import CodeTokenizer, NumericCodeTokenizer, length_stats
         spec = M.size_spec(self.options["size"])
         enc, dec = self._resolve_half("encoder"), self._resolve_half("decoder")
 
@@ -137,7 +142,11 @@ class VitGpt2Submission(Submission):
             tokenizer = CodeTokenizer.from_model_folder(Path(dec.path))
         else:
             vocab = int(self.options["vocab_size"]) or spec.vocab_size
-            tokenizer = CodeTokenizer.train(programs, vocab_size=vocab)
+            numbers = str(self.options["numbers"])
+            if numbers not in ("grid", "bpe"):
+                raise InputError(f"vit_gpt2: numbers={numbers!r}; choose grid or bpe")
+            kind = NumericCodeTokenizer if numbers == "grid" else CodeTokenizer
+            tokenizer = kind.train(programs, vocab_size=vocab)
         stats = length_stats([len(t) for t in tokenizer.encode_batch(programs)])
         say(f"tokenizer {tokenizer.kind} ({tokenizer.vocab_size} tokens): {stats.line()} "
             f"(characters: max {max(len(p) for p in programs)})")
@@ -165,6 +174,11 @@ class VitGpt2Submission(Submission):
                                             tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
         self.model = M.assemble(encoder, decoder, tokenizer.bos_id, tokenizer.eos_id,
                                 tokenizer.pad_id, tokenizer.vocab_size)
+        if isinstance(tokenizer, NumericCodeTokenizer):
+            import torch
+            ids = tokenizer.number_ids
+            M.init_number_embeddings(self.model, ids, torch.tensor(
+                [float(tokenizer.number_text(i)) for i in ids]))
         self.tokenizer = tokenizer
         self.image_spec = image_spec_for(image_size, enc.path if enc else None)
         max_new = int(self.options["max_new_tokens"]) or int(stats.max * 1.25) + 8
@@ -232,14 +246,17 @@ class VitGpt2Submission(Submission):
                           max_minutes=budget, seed=seed,
                           device=device, checkpoint_dir=state_dir,
                           resume=bool(self.options["resume"]),
-                          progress=bool(self.options["progress"]))
+                          progress=bool(self.options["progress"]),
+                          number_sigma=float(self.options["number_sigma"]),
+                          aux_bag_weight=float(self.options["aux_bag_weight"]))
         say(f"training on {device}: {len(train)} samples, {epochs} epochs, batch "
             f"{cfg.batch_size} x {cfg.grad_accum}, lr {lr:g}"
             + (f", budget {cfg.max_minutes:g} min" if cfg.max_minutes else "")
             + f"; state in {state_dir}")
         try:
             summary = train_loop(self.model, images, tokens, self.tokenizer.eos_id,
-                                 self.meta["n_positions"] - 1, self.image_spec, cfg, validate)
+                                 self.meta["n_positions"] - 1, self.image_spec, cfg, validate,
+                                 number_ids=getattr(self.tokenizer, "number_ids", None))
         finally:
             validator.close()
         self.meta["training"] = {**summary.to_dict(), "n_train": len(train),
@@ -250,7 +267,8 @@ class VitGpt2Submission(Submission):
             f"(stopped by {summary.stopped_by}), final loss {loss}")
 
     def _fingerprint(self, train, epochs: int, lr: float, seed: int) -> str:
-        keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum")}
+        keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum",
+                                             "number_sigma", "aux_bag_weight")}
         blob = json.dumps({"ids": [s.id for s in train], "epochs": epochs, "lr": lr,
                            "seed": seed, **keys}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()
@@ -262,6 +280,8 @@ class VitGpt2Submission(Submission):
                                        self.meta["max_new_tokens"]),
                     beams=int(self.options["beams"]), batch_size=int(self.options["batch_size"]),
                     repair=bool(self.options["repair"]),
+                    number_grammar=bool(self.options["number_grammar"]),
+                    fix_arcs=bool(self.options["fix_arcs"]),
                     temperature=float(self.options["temperature"]),
                     top_p=float(self.options["top_p"]))
         base.update(kw)

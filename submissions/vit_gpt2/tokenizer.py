@@ -1,6 +1,6 @@
 """Tokenizers for CadQuery programs.
 
-Two kinds, behind one small class (`CodeTokenizer`):
+Three kinds, behind one small interface (`CodeTokenizer`, `NumericCodeTokenizer`):
   - "gpt2": the pretrained decoder's own byte-level BPE, read from its local folder
     (`tokenizer.json`, or `vocab.json` + `merges.txt`). `<|endoftext|>` is BOS, EOS and pad.
   - "code-bpe": a byte-level BPE trained offline on the training programs. It is code-aware:
@@ -9,6 +9,12 @@ Two kinds, behind one small class (`CodeTokenizer`):
     whole plane orientation) merges into a few long tokens (see NUMBER_PATTERN). A synth
     program of ~720 characters becomes ~52 tokens on average (1024-token vocabulary; 71 if
     every number were split out): short sequences are what make a CPU model feasible.
+  - "code-num" (the default when no pretrained tokenizer is local): the same code-aware BPE
+    for the text between numbers, and one token per number on a fixed grid (1/256 over
+    [-2, 2]: 1,025 number tokens). A dimension is then one choice among ordered values, which
+    the training loss can exploit (nearby values share credit, see train.number_targets),
+    instead of 2-3 BPE pieces. Numbers are snapped to the grid: measured on the synth test
+    split, the snapped ground truths score VSR 1.000 and IoU 0.9996 against the originals.
 
 Output length is decided from the data (`length_stats`), never a fixed cap.
 """
@@ -35,6 +41,16 @@ GPT2_EOS = "<|endoftext|>"
 NUMBER_PATTERN = (r"(?<![A-Za-z_0-9.])"
                   r"(?!-?(?:0\.0|1\.0)(?![0-9.e])|-?[0-9]\.[0-9]{10,})"
                   r"-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?")
+
+
+# A decimal literal that gets a number token in "code-num": not glued to an identifier, not
+# float noise (10+ decimals or an exponent), and not the idiom's unit constants (see above).
+# Integers stay text: they are counts and indices (`polygon(6, ...)`), not measurements.
+DECIMAL_PATTERN = (r"(?<![A-Za-z_0-9.])"
+                   r"(?!-?(?:0\.0|1\.0)(?![0-9.e]))"
+                   r"-?[0-9]+\.[0-9]{1,9}(?![0-9.e])")
+NUMBER_GRID = 256       # number tokens are k / NUMBER_GRID ...
+NUMBER_RANGE = 2.0      # ... for |k / NUMBER_GRID| <= NUMBER_RANGE (larger values are clamped)
 
 
 @dataclass(frozen=True)
@@ -135,8 +151,11 @@ class CodeTokenizer:
             if not p.is_file():
                 raise InputError(f"{folder}: not a saved vit_gpt2 tokenizer (missing {p.name})")
         meta = json.loads(meta_path.read_text())
-        return cls(Tokenizer.from_file(str(tok_path)), meta["kind"], meta["bos_id"],
-                   meta["eos_id"], meta["pad_id"])
+        tok = Tokenizer.from_file(str(tok_path))
+        if meta["kind"] == "code-num":
+            return NumericCodeTokenizer(tok, meta["bos_id"], meta["eos_id"], meta["pad_id"],
+                                        meta["number_grid"], meta["number_range"])
+        return CodeTokenizer(tok, meta["kind"], meta["bos_id"], meta["eos_id"], meta["pad_id"])
 
     # -- use -------------------------------------------------------------------------------
     @property
@@ -162,3 +181,112 @@ class CodeTokenizer:
 
     def describe(self) -> dict:
         return {"kind": self.kind, "vocab_size": self.vocab_size}
+
+
+class NumericCodeTokenizer(CodeTokenizer):
+    """Code-aware BPE for the text, one token per number on a fixed grid ("code-num").
+
+    Ids: the BPE's own ids first (specials included), then the number tokens in increasing
+    value, so `number_ids` is one contiguous, ordered block.
+    """
+
+    def __init__(self, tok, bos_id: int, eos_id: int, pad_id: int,
+                 grid: int = NUMBER_GRID, value_range: float = NUMBER_RANGE):
+        super().__init__(tok, "code-num", bos_id, eos_id, pad_id)
+        self.grid, self.value_range = int(grid), float(value_range)
+        self.k_max = int(round(self.value_range * self.grid))
+        self.number_start = tok.get_vocab_size(with_added_tokens=True)
+        self.number_stop = self.number_start + 2 * self.k_max + 1
+        self.clamped = 0  # numbers outside the range seen by encode (they are clamped)
+
+    @classmethod
+    def train(cls, programs: list[str], vocab_size: int = 512,
+              min_frequency: int = 2) -> "NumericCodeTokenizer":
+        """BPE over the text between numbers (offline, seconds), plus the number grid."""
+        import re
+
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        if not programs:
+            raise InputError("cannot train a tokenizer on zero programs")
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        pattern = re.compile(DECIMAL_PATTERN)
+        tok.train_from_iterator((seg for p in programs for seg in pattern.split(p) if seg),
+                                trainer=trainer)
+        ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+        return cls(tok, bos_id=ids[1], eos_id=ids[2], pad_id=ids[0])
+
+    def save(self, folder: Path) -> None:
+        super().save(folder)
+        meta_path = Path(folder) / META_FILE
+        meta = json.loads(meta_path.read_text())
+        meta.update(number_grid=self.grid, number_range=self.value_range)
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+
+    # -- numbers ---------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.number_stop
+
+    @property
+    def number_ids(self) -> range:
+        return range(self.number_start, self.number_stop)
+
+    def number_id(self, value: float) -> int:
+        k = int(round(value * self.grid))
+        if abs(k) > self.k_max:
+            self.clamped += 1
+            k = max(-self.k_max, min(self.k_max, k))
+        return self.number_start + self.k_max + k
+
+    def number_text(self, token_id: int) -> str:
+        return repr((token_id - self.number_start - self.k_max) / self.grid)
+
+    # -- use -------------------------------------------------------------------------------
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        import re
+        pattern = re.compile(f"({DECIMAL_PATTERN})")  # the group keeps the numbers in split()
+        # split every text into [text, number, text, number, ..., text]; BPE all text at once
+        parts = [pattern.split(t) for t in texts]
+        segments = [seg for ps in parts for seg in ps[0::2] if seg]
+        encoded = iter(e.ids for e in self.tok.encode_batch(segments, add_special_tokens=False))
+        out = []
+        for ps in parts:
+            ids: list[int] = []
+            for j, seg in enumerate(ps):
+                if j % 2:
+                    ids.append(self.number_id(float(seg)))
+                elif seg:
+                    ids += next(encoded)
+            out.append(ids)
+        return out
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
+
+    def decode(self, ids) -> str:
+        """Text of `ids`, stopping at EOS and dropping BOS/pad."""
+        out, run = [], []
+        for i in (int(x) for x in ids):
+            if i == self.eos_id and (out or run):
+                break
+            if i in (self.bos_id, self.pad_id, self.eos_id):
+                continue
+            if self.number_start <= i < self.number_stop:
+                if run:
+                    out.append(self.tok.decode(run, skip_special_tokens=False))
+                    run = []
+                out.append(self.number_text(i))
+            else:
+                run.append(i)
+        if run:
+            out.append(self.tok.decode(run, skip_special_tokens=False))
+        return "".join(out)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "number_grid": self.grid, "number_range": self.value_range,
+                "number_tokens": len(self.number_ids)}
