@@ -1,9 +1,10 @@
 """Build the ViT encoder + GPT-2 decoder (`transformers.VisionEncoderDecoderModel`).
 
 Sizes (`micro` also exists, for tests and smoke runs):
-  tiny  2.7M parameters that train on a shared 2-core CPU: 96 px input, 16 px patches
-        (36 image tokens), a 3-layer ViT of width 128 and a 3-layer GPT-2 of width 192 with
-        cross-attention, over the code-aware BPE (1024 tokens: ~70 per synth program).
+  tiny  2.9M parameters that train on a 2-core CPU: 96 px input, 16 px patches (36 image
+        tokens), a 3-layer ViT of width 128 and a 3-layer GPT-2 of width 192 with
+        cross-attention, over the code-num tokenizer (1,024 BPE text tokens + 1,025 number
+        tokens, 1,751 ids in use on synth: ~40 tokens per synth program).
   base  the shapes of google/vit-base-patch16-224-in21k (86M) + gpt2 (124M, 50257 tokens).
 
 Each half comes from a local Hugging Face folder when one is given (weights.resolve), else

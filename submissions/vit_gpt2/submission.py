@@ -62,7 +62,6 @@ class VitGpt2Submission(Submission):
         "numbers": "grid",         # grid: one token per number (1/256 grid) | bpe: BPE pieces
         "number_sigma": 1.5,       # Gaussian width of number targets, grid steps (0: plain CE)
         "number_grammar": True,    # decoding: number tokens only where a literal can stand
-        "aux_bag_weight": 0.0,     # training: weight of the encoder's bag-of-tokens loss
         "epochs": 0,               # 0 = the size's default
         "batch_size": 32,          # training and generation batch
         "grad_accum": 1,
@@ -247,8 +246,7 @@ class VitGpt2Submission(Submission):
                           device=device, checkpoint_dir=state_dir,
                           resume=bool(self.options["resume"]),
                           progress=bool(self.options["progress"]),
-                          number_sigma=float(self.options["number_sigma"]),
-                          aux_bag_weight=float(self.options["aux_bag_weight"]))
+                          number_sigma=float(self.options["number_sigma"]))
         say(f"training on {device}: {len(train)} samples, {epochs} epochs, batch "
             f"{cfg.batch_size} x {cfg.grad_accum}, lr {lr:g}"
             + (f", budget {cfg.max_minutes:g} min" if cfg.max_minutes else "")
@@ -268,7 +266,7 @@ class VitGpt2Submission(Submission):
 
     def _fingerprint(self, train, epochs: int, lr: float, seed: int) -> str:
         keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum",
-                                             "number_sigma", "aux_bag_weight")}
+                                             "number_sigma")}
         blob = json.dumps({"ids": [s.id for s in train], "epochs": epochs, "lr": lr,
                            "seed": seed, **keys}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()

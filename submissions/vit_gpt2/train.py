@@ -3,11 +3,6 @@
 - Number tokens (tokenizer "code-num") are ordered values: their target is a Gaussian over
   the neighbouring values (`number_sigma` grid steps), so a prediction one step off is
   nearly right rather than as wrong as any other token (`number_aware_loss`).
-- Optional auxiliary loss (`aux_bag_weight`): a training-only linear head reads the mean
-  encoder state and predicts which tokens the program contains (`BagOfTokensHead`). It gives
-  the encoder a direct gradient, not only the one through cross-attention, so the image
-  features start to matter earlier. The head is not part of the saved model.
-
 - CPU or GPU (auto), mixed precision on GPU (bf16 where supported, else fp16 + loss scaling).
 - Gradient accumulation; AdamW; linear warmup then cosine decay. With a wall-clock budget
   (`max_minutes`), the schedule's progress is max(steps done / planned, time used / budget),
@@ -54,7 +49,6 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     number_sigma: float = 0.0         # > 0: Gaussian targets over number tokens (grid steps)
-    aux_bag_weight: float = 0.0       # > 0: weight of the bag-of-tokens loss on the encoder
 
 
 @dataclass
@@ -134,26 +128,6 @@ def number_aware_loss(logits: torch.Tensor, labels: torch.Tensor, number_ids: ra
     return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
-class BagOfTokensHead(torch.nn.Module):
-    """Training only: which tokens does the program contain, from the mean encoder state."""
-
-    def __init__(self, width: int, vocab_size: int):
-        super().__init__()
-        self.proj = torch.nn.Linear(width, vocab_size)
-
-    def loss(self, encoder_states: torch.Tensor, labels: torch.Tensor,
-             ignore_ids: tuple[int, ...]) -> torch.Tensor:
-        logits = self.proj(encoder_states.float().mean(1))
-        target = torch.zeros_like(logits)
-        rows, cols = (labels >= 0).nonzero(as_tuple=True)
-        target[rows, labels[rows, cols]] = 1.0
-        target[:, list(ignore_ids)] = 0.0
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target,
-                                                                   reduction="none")
-        # summed over the vocabulary, per distinct token of the program
-        return bce.sum(-1).mean() / target.sum(-1).mean().clamp(min=1.0)
-
-
 def shift_right(labels: torch.Tensor, start_id: int) -> torch.Tensor:
     """Decoder inputs: the start token, then the labels without their last position (the
     padding after the end, -100 in `labels`, is fed as the start id and masked anyway)."""
@@ -190,19 +164,12 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
     device = cfg.device
     model.to(device).train()
     start_id = int(model.config.decoder_start_token_id)
-    special_ids = tuple({start_id, eos_id, int(model.config.pad_token_id)})
     n = len(token_lists)
     lengths = np.array([min(len(t) + 1, max_len) for t in token_lists])
     steps_per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
-    aux_head = None
-    if cfg.aux_bag_weight > 0:
-        aux_head = BagOfTokensHead(model.config.encoder.hidden_size,
-                                   model.decoder.get_input_embeddings().num_embeddings).to(device)
-    trained = list(model.named_parameters()) + \
-        (list(aux_head.named_parameters()) if aux_head is not None else [])
-    decay = [p for name, p in trained if p.ndim >= 2]
-    no_decay = [p for name, p in trained if p.ndim < 2]
+    decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
                             betas=(0.9, 0.98))
@@ -216,8 +183,6 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
     if cfg.resume and state_path is not None and state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
-        if aux_head is not None and state.get("aux_head") is not None:
-            aux_head.load_state_dict(state["aux_head"])
         opt.load_state_dict(state["optimizer"])
         epoch, batch_pos, step = state["epoch"], state["batch_pos"], state["step"]
         elapsed_before = state["elapsed_s"]
@@ -242,7 +207,6 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
         summary.seconds = elapsed()
         tmp = state_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "aux_head": aux_head.state_dict() if aux_head is not None else None,
                     "epoch": epoch, "batch_pos": batch_pos, "step": step,
                     "elapsed_s": elapsed(), "summary": summary.to_dict(),
                     "rng_python": random.getstate(), "rng_numpy": np.random.get_state(),
@@ -271,12 +235,9 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
             dec_mask = torch.ones_like(labels)
             dec_mask[:, 1:] = (labels[:, :-1] != -100).long()
             with autocast:
-                out = model(pixel_values=px, decoder_input_ids=shift_right(labels, start_id),
-                            decoder_attention_mask=dec_mask)
-            loss = number_aware_loss(out.logits, labels, number_ids, cfg.number_sigma)
-            if aux_head is not None:
-                loss = loss + cfg.aux_bag_weight * aux_head.loss(
-                    out.encoder_last_hidden_state, labels, special_ids)
+                logits = model(pixel_values=px, decoder_input_ids=shift_right(labels, start_id),
+                               decoder_attention_mask=dec_mask).logits
+            loss = number_aware_loss(logits, labels, number_ids, cfg.number_sigma)
             scaler.scale(loss / cfg.grad_accum).backward()
             batch_pos += 1
             summary.samples_seen += len(idx)

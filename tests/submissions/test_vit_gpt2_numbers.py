@@ -125,34 +125,3 @@ def test_number_grammar_masks_numbers_where_no_literal_can_stand():
                   if tok.tok.decode([i]).startswith("l"))
     assert torch.isinf(scores[1, letter])                    # "0.5l" may not
 
-
-def test_bag_of_tokens_head_trains_the_encoder_and_resumes(tmp_path):
-    import numpy as np
-
-    from submissions.vit_gpt2 import model as M
-    from submissions.vit_gpt2.preprocess import ImageSpec
-    from submissions.vit_gpt2.train import BagOfTokensHead, TrainConfig, train
-
-    head = BagOfTokensHead(4, 6)
-    states = torch.zeros(2, 3, 4, requires_grad=True)
-    labels = torch.tensor([[3, 4, 2, -100], [5, 5, 2, -100]])
-    loss = head.loss(states, labels, ignore_ids=(0, 1, 2))
-    loss.backward()
-    assert loss.item() > 0 and states.grad is not None and states.grad.abs().sum() > 0
-
-    spec = M.SIZES["micro"]
-    images = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
-    tokens = [[3, 4, 5, 6][: 1 + i % 4] for i in range(8)]
-    torch.manual_seed(0)
-    model = M.assemble(M.encoder_from_config(spec),
-                       M.decoder_from_config(spec, 16, 32, 1, 2, 0), 1, 2, 0, 16)
-    before = model.encoder.embeddings.patch_embeddings.projection.weight.detach().clone()
-    cfg = TrainConfig(epochs=1, batch_size=4, lr=1e-3, warmup_steps=1, progress=False,
-                      checkpoint_dir=tmp_path, aux_bag_weight=1.0)
-    summary = train(model, images, tokens, 2, 31, ImageSpec(32), cfg)
-    assert summary.steps == 2
-    after = model.encoder.embeddings.patch_embeddings.projection.weight
-    assert not torch.equal(before, after)
-    state = torch.load(tmp_path / "train_state.pt", weights_only=False)
-    assert state["aux_head"] is not None and "proj.weight" in state["aux_head"]
-    assert not any(k.startswith("aux") or "proj.weight" == k for k in model.state_dict())
