@@ -31,43 +31,36 @@ class DecodeConfig:
     fix_arcs: bool = True        # degenerate threePointArc -> lineTo (counted apart)
 
 
-_GRAMMARS: dict = {}
-
-
 def number_grammar(tokenizer, device: str):
     """A logits processor for "code-num" tokenizers: a number token may follow only text that
     ends where a literal can start (`(`, `,`, `[`, `=`, a space), and the token after a number
     must be text that can follow a literal (not a digit, letter, `.` or `_`, nor a number).
     It removes the malformed joins (`0.25 0.5`, `0.25e`) the decoder could otherwise write."""
-    key = (id(tokenizer), device)
-    if key not in _GRAMMARS:
-        from transformers import LogitsProcessor
-        numbers = tokenizer.number_ids
-        n_text = numbers.start
-        texts = [tokenizer.tok.decode([i], skip_special_tokens=False) for i in range(n_text)]
-        before = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
-        after = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
-        for i, t in enumerate(texts):
-            before[i] = bool(t) and t[-1] in "(,[= "
-            after[i] = bool(t) and not (t[0].isalnum() or t[0] in "._")
-        for special in (tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id):
-            before[special] = after[special] = False
+    from transformers import LogitsProcessor
+    numbers = tokenizer.number_ids
+    before = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+    after = torch.zeros(tokenizer.vocab_size, dtype=torch.bool)
+    for i in range(numbers.start):
+        t = tokenizer.tok.decode([i], skip_special_tokens=False)
+        before[i] = bool(t) and t[-1] in "(,[= "
+        after[i] = bool(t) and not (t[0].isalnum() or t[0] in "._")
+    for special in (tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id):
+        before[special] = after[special] = False
+    may_precede = before.to(device)
+    never_after = (~after).nonzero(as_tuple=True)[0].to(device)
 
-        class NumberGrammar(LogitsProcessor):
-            def __call__(self, input_ids, scores):
-                last = input_ids[:, -1]
-                last_is_number = (last >= numbers.start) & (last < numbers.stop)
-                block_numbers = ~before.to(scores.device)[last.clamp(max=len(before) - 1)]
-                block_numbers |= last_is_number
-                scores[block_numbers, numbers.start:numbers.stop] = -float("inf")
-                # after a number: only text that can follow a literal
-                not_after = ~after.to(scores.device)
-                scores[last_is_number.nonzero(as_tuple=True)[0][:, None],
-                       not_after.nonzero(as_tuple=True)[0][None, :]] = -float("inf")
-                return scores
+    class NumberGrammar(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            last = input_ids[:, -1]
+            last_is_number = (last >= numbers.start) & (last < numbers.stop)
+            block_numbers = ~may_precede[last] | last_is_number
+            scores[block_numbers, numbers.start:numbers.stop] = -float("inf")
+            # after a number: only text that can follow a literal
+            rows = last_is_number.nonzero(as_tuple=True)[0]
+            scores[rows[:, None], never_after[None, :]] = -float("inf")
+            return scores
 
-        _GRAMMARS[key] = NumberGrammar()
-    return _GRAMMARS[key]
+    return NumberGrammar()
 
 
 def generate_texts(model, tokenizer: CodeTokenizer, images_uint8: np.ndarray,
@@ -78,6 +71,10 @@ def generate_texts(model, tokenizer: CodeTokenizer, images_uint8: np.ndarray,
     if seed is not None:
         torch.manual_seed(seed)
     model.eval()
+    processors = None
+    if cfg.number_grammar and getattr(tokenizer, "number_ids", None) is not None:
+        from transformers import LogitsProcessorList
+        processors = LogitsProcessorList([number_grammar(tokenizer, device)])
     out: list[list[str]] = []
     batches = range(0, len(images_uint8), cfg.batch_size)
     if progress:
@@ -94,11 +91,8 @@ def generate_texts(model, tokenizer: CodeTokenizer, images_uint8: np.ndarray,
         else:
             kwargs.update(do_sample=False, num_beams=cfg.beams,
                           early_stopping=cfg.beams > 1)
-        if getattr(tokenizer, "number_ids", None) is not None:
-            from transformers import LogitsProcessorList
-            if cfg.number_grammar:
-                kwargs["logits_processor"] = LogitsProcessorList([number_grammar(tokenizer,
-                                                                                 device)])
+        if processors is not None:
+            kwargs["logits_processor"] = processors
         with torch.inference_mode(), quiet_transformers():
             seqs = model.generate(pixel_values=px, **kwargs).cpu().numpy()
         texts = [finish(tokenizer, row, cfg, stats) for row in seqs]
