@@ -12,21 +12,9 @@ from submissions.vit_gpt2.tokenizer import (CodeTokenizer, NumericCodeTokenizer,
                                             length_stats)
 from submissions.vit_gpt2.train import number_aware_loss, shift_right  # noqa: E402
 
-from cadbench.program import Body, CircleLoop, Line, PathLoop, Plane, Program  # noqa: E402
-
-
-def programs(n=40):
-    """Plates with an optional hole on the three planes; dimensions on a 1/32 grid."""
-    out = []
-    for i in range(n):
-        w, h, t = (8 + i % 7) / 16, (4 + i % 5) / 16, (1 + i % 3) / 32
-        loops = [PathLoop((0.0, 0.0), (Line((w, 0.0)), Line((w, h)), Line((0.0, h)),
-                                       Line((0.0, 0.0))))]
-        if i % 2:
-            loops.append(CircleLoop((w / 2, h / 2), h / 4))
-        plane = (Plane.xy, Plane.xz, Plane.yz)[i % 3]((-w / 2, -h / 2, 0.0))
-        out.append(Program.of(Body(plane, tuple(loops), t)).to_code())
-    return out
+# the plate programs of the tokenizer tests (pytest puts this folder on sys.path; it is not a
+# package, since as one it would be named `submissions` and shadow the real package)
+from test_vit_gpt2_tokenizer import programs  # noqa: E402
 
 
 def test_numbers_on_the_grid_round_trip_exactly_and_each_is_one_token():
