@@ -83,6 +83,24 @@ def length_stats(lengths: list[int]) -> LengthStats:
                        max=int(a.max()))
 
 
+def _train_byte_bpe(texts: list[str], vocab_size: int, min_frequency: int,
+                    split=None) -> tuple:
+    """A byte-level BPE trained on `texts` (an optional pre-split first), and the ids of
+    SPECIAL_TOKENS (pad, start, end)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    if not texts:
+        raise InputError("cannot train a tokenizer on zero programs")
+    tok = Tokenizer(models.BPE())
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([split, byte_level]) if split else byte_level
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                  special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok, [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+
+
 class CodeTokenizer:
     """A `tokenizers.Tokenizer` plus the special ids a seq2seq decoder needs."""
 
@@ -96,20 +114,9 @@ class CodeTokenizer:
     def train(cls, programs: list[str], vocab_size: int = 2048,
               min_frequency: int = 2) -> "CodeTokenizer":
         """Train the code-aware byte-level BPE on `programs` (offline, seconds)."""
-        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-        if not programs:
-            raise InputError("cannot train a tokenizer on zero programs")
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(NUMBER_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                      special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        tok.train_from_iterator(programs, trainer=trainer)
-        ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+        from tokenizers import Regex, pre_tokenizers
+        split_numbers = pre_tokenizers.Split(Regex(NUMBER_PATTERN), behavior="isolated")
+        tok, ids = _train_byte_bpe(programs, vocab_size, min_frequency, split_numbers)
         return cls(tok, "code-bpe", bos_id=ids[1], eos_id=ids[2], pad_id=ids[0])
 
     @classmethod
@@ -207,18 +214,10 @@ class NumericCodeTokenizer(CodeTokenizer):
     def train(cls, programs: list[str], vocab_size: int = 512,
               min_frequency: int = 2) -> "NumericCodeTokenizer":
         """BPE over the text between numbers (offline, seconds), plus the number grid."""
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
         if not programs:
             raise InputError("cannot train a tokenizer on zero programs")
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                      special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        texts = (seg for p in programs for seg in _DECIMAL_SPLIT.split(p)[0::2] if seg)
-        tok.train_from_iterator(texts, trainer=trainer)
-        ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+        texts = [seg for p in programs for seg in _DECIMAL_SPLIT.split(p)[0::2] if seg]
+        tok, ids = _train_byte_bpe(texts, vocab_size, min_frequency)
         return cls(tok, bos_id=ids[1], eos_id=ids[2], pad_id=ids[0])
 
     def _meta(self) -> dict:
