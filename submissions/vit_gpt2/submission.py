@@ -61,6 +61,7 @@ class VitGpt2Submission(Submission):
         "vocab_size": 0,           # code-bpe vocabulary; 0 = the size's default
         "numbers": "grid",         # grid: one token per number (1/256 grid) | bpe: BPE pieces
         "number_sigma": 1.5,       # Gaussian width of number targets, grid steps (0: plain CE)
+        "box_weight": 1.0,         # auxiliary loss: part/body boxes from the encoder (0: off)
         "number_grammar": True,    # decoding: number tokens only where a literal can stand
         "epochs": 0,               # 0 = the size's default
         "batch_size": 32,          # training and generation batch
@@ -195,6 +196,7 @@ class VitGpt2Submission(Submission):
     # -- training --------------------------------------------------------------------------
     def fit(self, train, val=None, *, epochs=None, seed=0):
         from .evaluate import QuickValidator, safe_score
+        from .geometry_targets import targets_for
         from .preprocess import resize_images
         from .train import TrainConfig, train as train_loop
         if not train:
@@ -246,7 +248,8 @@ class VitGpt2Submission(Submission):
                           device=device, checkpoint_dir=state_dir,
                           resume=bool(self.options["resume"]),
                           progress=bool(self.options["progress"]),
-                          number_sigma=float(self.options["number_sigma"]))
+                          number_sigma=float(self.options["number_sigma"]),
+                          box_weight=float(self.options["box_weight"]))
         say(f"training on {device}: {len(train)} samples, {epochs} epochs, batch "
             f"{cfg.batch_size} x {cfg.grad_accum}, lr {lr:g}"
             + (f", budget {cfg.max_minutes:g} min" if cfg.max_minutes else "")
@@ -254,7 +257,8 @@ class VitGpt2Submission(Submission):
         try:
             summary = train_loop(self.model, images, tokens, self.tokenizer.eos_id,
                                  self.meta["n_positions"] - 1, self.image_spec, cfg, validate,
-                                 number_ids=getattr(self.tokenizer, "number_ids", None))
+                                 number_ids=getattr(self.tokenizer, "number_ids", None),
+                                 geometry=targets_for(programs) if cfg.box_weight > 0 else None)
         finally:
             validator.close()
         self.meta["training"] = {**summary.to_dict(), "n_train": len(train),
@@ -266,7 +270,7 @@ class VitGpt2Submission(Submission):
 
     def _fingerprint(self, train, epochs: int, lr: float, seed: int) -> str:
         keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum",
-                                             "number_sigma")}
+                                             "number_sigma", "box_weight")}
         blob = json.dumps({"ids": [s.id for s in train], "epochs": epochs, "lr": lr,
                            "seed": seed, **keys}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()

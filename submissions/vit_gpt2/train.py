@@ -49,6 +49,7 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     number_sigma: float = 0.0         # > 0: Gaussian targets over number tokens (grid steps)
+    box_weight: float = 0.0           # > 0: auxiliary geometry loss on the encoder's tokens
 
 
 @dataclass
@@ -128,6 +129,32 @@ def number_aware_loss(logits: torch.Tensor, labels: torch.Tensor, number_ids: ra
     return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
+GEOMETRY_SCALE = 4.0  # errors in units x 4: a quarter-unit error costs ~1, like a token
+
+
+class GeometryHead(torch.nn.Module):
+    """Auxiliary head for training (geometry_targets.py says what it reads): linear in every
+    image token, no pooling, since where the part is in the image is the answer. It makes
+    the encoder carry the part's extent and position in its tokens, where the decoder's
+    cross-attention reads them."""
+
+    def __init__(self, width: int, n_tokens: int, n_out: int):
+        super().__init__()
+        self.n_tokens = n_tokens
+        self.proj = torch.nn.Linear(width * n_tokens, n_out)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        patches = hidden[:, -self.n_tokens:]          # the image tokens, without [CLS]
+        return self.proj(patches.flatten(1))
+
+
+def geometry_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked smooth-L1, the mean over the targets that exist."""
+    per = torch.nn.functional.smooth_l1_loss(pred * GEOMETRY_SCALE, target * GEOMETRY_SCALE,
+                                             reduction="none")
+    return (per * mask).sum() / mask.sum().clamp(min=1.0)
+
+
 def shift_right(labels: torch.Tensor, start_id: int) -> torch.Tensor:
     """Decoder inputs: the start token, then the labels without their last position (the
     padding after the end, -100 in `labels`, is fed as the start id and masked anyway)."""
@@ -158,18 +185,32 @@ def _autocast(device: str):
 def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id: int,
           max_len: int, image_spec: ImageSpec, cfg: TrainConfig,
           validate: Callable[[], dict] | None = None,
-          number_ids: range | None = None) -> TrainSummary:
+          number_ids: range | None = None,
+          geometry: tuple[np.ndarray, np.ndarray] | None = None) -> TrainSummary:
     """Train `model` in place. `images_uint8[i]` pairs with `token_lists[i]`; `number_ids`
-    is the tokenizer's block of ordered number tokens (None: plain cross-entropy)."""
+    is the tokenizer's block of ordered number tokens (None: plain cross-entropy).
+    `geometry` = (values, masks), (n, k) each (geometry_targets.targets_for): with
+    `cfg.box_weight` > 0 they add the auxiliary GeometryHead loss; the head is for training
+    only and is not saved."""
     device = cfg.device
     model.to(device).train()
+    geometry_head = None
+    if cfg.box_weight > 0 and geometry is not None:
+        enc_cfg = model.encoder.config
+        n_tokens = (enc_cfg.image_size // enc_cfg.patch_size) ** 2
+        geo_values = torch.as_tensor(geometry[0], dtype=torch.float32, device=device)
+        geo_masks = torch.as_tensor(geometry[1], dtype=torch.float32, device=device)
+        geometry_head = GeometryHead(enc_cfg.hidden_size, n_tokens, geo_values.shape[1])
+        geometry_head = geometry_head.to(device).train()
     start_id = int(model.config.decoder_start_token_id)
     n = len(token_lists)
     lengths = np.array([min(len(t) + 1, max_len) for t in token_lists])
     steps_per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
-    decay = [p for name, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for name, p in model.named_parameters() if p.ndim < 2]
+    params = list(model.named_parameters()) + (
+        list(geometry_head.named_parameters()) if geometry_head is not None else [])
+    decay = [p for name, p in params if p.ndim >= 2]
+    no_decay = [p for name, p in params if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
                             betas=(0.9, 0.98))
@@ -183,6 +224,8 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
     if cfg.resume and state_path is not None and state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
+        if geometry_head is not None:
+            geometry_head.load_state_dict(state["geometry_head"])
         opt.load_state_dict(state["optimizer"])
         epoch, batch_pos, step = state["epoch"], state["batch_pos"], state["step"]
         elapsed_before = state["elapsed_s"]
@@ -207,6 +250,7 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
         summary.seconds = elapsed()
         tmp = state_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "geometry_head": geometry_head.state_dict() if geometry_head is not None else None,
                     "epoch": epoch, "batch_pos": batch_pos, "step": step,
                     "elapsed_s": elapsed(), "summary": summary.to_dict(),
                     "rng_python": random.getstate(), "rng_numpy": np.random.get_state(),
@@ -235,9 +279,15 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
             dec_mask = torch.ones_like(labels)
             dec_mask[:, 1:] = (labels[:, :-1] != -100).long()
             with autocast:
-                logits = model(pixel_values=px, decoder_input_ids=shift_right(labels, start_id),
+                enc = model.encoder(pixel_values=px)
+                logits = model(encoder_outputs=enc,
+                               decoder_input_ids=shift_right(labels, start_id),
                                decoder_attention_mask=dec_mask).logits
             loss = number_aware_loss(logits, labels, number_ids, cfg.number_sigma)
+            if geometry_head is not None:
+                rows = torch.as_tensor(idx, device=device)
+                loss = loss + cfg.box_weight * geometry_loss(
+                    geometry_head(enc.last_hidden_state.float()), geo_values[rows], geo_masks[rows])
             scaler.scale(loss / cfg.grad_accum).backward()
             batch_pos += 1
             summary.samples_seen += len(idx)
