@@ -249,8 +249,9 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         summary.seconds = elapsed()
         tmp = state_path.with_suffix(".tmp")
+        head = geometry_head.state_dict() if geometry_head is not None else None
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "geometry_head": geometry_head.state_dict() if geometry_head is not None else None,
+                    "geometry_head": head,
                     "epoch": epoch, "batch_pos": batch_pos, "step": step,
                     "elapsed_s": elapsed(), "summary": summary.to_dict(),
                     "rng_python": random.getstate(), "rng_numpy": np.random.get_state(),
