@@ -196,11 +196,11 @@ def train(model, images_uint8: np.ndarray, token_lists: list[list[int]], eos_id:
     model.to(device).train()
     geometry_head = None
     if cfg.box_weight > 0 and geometry is not None:
-        enc_cfg = model.encoder.config
-        n_tokens = (enc_cfg.image_size // enc_cfg.patch_size) ** 2
+        n_tokens = model.encoder.embeddings.patch_embeddings.num_patches  # the ViT's own count
         geo_values = torch.as_tensor(geometry[0], dtype=torch.float32, device=device)
         geo_masks = torch.as_tensor(geometry[1], dtype=torch.float32, device=device)
-        geometry_head = GeometryHead(enc_cfg.hidden_size, n_tokens, geo_values.shape[1])
+        geometry_head = GeometryHead(model.encoder.config.hidden_size, n_tokens,
+                                     geo_values.shape[1])
         geometry_head = geometry_head.to(device).train()
     start_id = int(model.config.decoder_start_token_id)
     n = len(token_lists)
