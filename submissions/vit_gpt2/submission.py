@@ -7,6 +7,7 @@ this module to read its description).
 
 Checkpoint folder (`save` / `load`):
     model/              VisionEncoderDecoderModel.save_pretrained (float16 weights by default)
+    box_regressor/      the box regressor (box_regressor.py), when one was trained
     tokenizer.json      + code_tokenizer.json: the tokenizer and its special ids
     vit_gpt2.json       architecture, image preprocessing, output length, token-length
                         distribution, training summary
@@ -17,9 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cadbench.errors import InputError
 from cadbench.submissions import Submission
@@ -38,6 +42,10 @@ SIZE_DEFAULTS = {  # epochs, learning rate, wall-clock budget of the training lo
 }
 
 
+# Of a training budget, left for what surrounds the two stages (data loading, saving).
+MARGIN_MIN = 0.25
+
+
 def say(msg: str) -> None:
     print(f"vit_gpt2: {msg}", file=sys.stderr, flush=True)
 
@@ -49,7 +57,8 @@ class VitGpt2Submission(Submission):
     name = "vit_gpt2"
     description = ("ViT encoder + GPT-2 decoder with cross-attention (transformers "
                    "VisionEncoderDecoderModel); offline: local pretrained weights or from "
-                   "config, size tiny (CPU) or base.")
+                   "config, size tiny (CPU) or base; a second small ViT reads the part's box "
+                   "and outputs are fitted onto it.")
     dependencies = ("torch", "transformers", "tokenizers")
     needs_training = True
     default_options: dict[str, Any] = {
@@ -62,6 +71,14 @@ class VitGpt2Submission(Submission):
         "numbers": "grid",         # grid: one token per number (1/256 grid) | bpe: BPE pieces
         "number_sigma": 1.5,       # Gaussian width of number targets, grid steps (0: plain CE)
         "box_weight": 1.0,         # auxiliary loss: part/body boxes from the encoder (0: off)
+        "box_regressor": True,     # train the box regressor after the decoder (box_regressor.py)
+        "box_epochs": 20,          # its epochs ...
+        "box_minutes": 3.0,        # ... and its share of the training budget (max_minutes)
+        "box_fit": True,           # generation: move/scale outputs onto the regressor's box
+        "rerank": 8,               # generation: K samples besides the greedy one, one is kept
+        "rerank_by": "render",     # render: closest render to the input (render_judge.py) | box
+        "render_size": 96,         # px of the render comparison
+        "refine_box": True,        # adjust the box so the output's render matches the image
         "number_grammar": True,    # decoding: number tokens only where a literal can stand
         "epochs": 0,               # 0 = the size's default
         "batch_size": 32,          # training and generation batch
@@ -87,12 +104,21 @@ class VitGpt2Submission(Submission):
         super().__init__(**options)
         from .model import size_spec  # validates `size` early, with a clear message
         size_spec(self.options["size"])
+        if self.options["rerank_by"] not in ("render", "box"):
+            raise InputError(f"vit_gpt2: rerank_by={self.options['rerank_by']!r}; choose "
+                             f"render or box")
         self.model = None
         self.tokenizer = None
         self.image_spec = None
         self.meta: dict[str, Any] = {}
         self._repair_stats = None
         self._device: str | None = None
+        self.box = None            # (BoxRegressor, ViewFrame) when trained or loaded
+        self._render_judge = None  # render_judge.RenderJudge, started on first use
+        # generation counts beyond the repair's: outputs fitted onto the box / not readable,
+        # reranked outputs that are not the greedy decode, pools where no candidate ran
+        self._gen_stats = {"box_fitted": 0, "box_unreadable": 0, "box_refined": 0,
+                           "rerank_not_greedy": 0, "rerank_none_ran": 0}
 
     # -- building --------------------------------------------------------------------------
     def _resolve_half(self, which: str) -> weights.LocalModel | None:
@@ -204,11 +230,22 @@ class VitGpt2Submission(Submission):
         bad = [s.id for s in train if not s.code or not s.code.strip()]
         if bad:
             raise InputError(f"vit_gpt2: training sample(s) without a program: {bad[:5]}")
+        started = time.monotonic()
         size = self.options["size"]
         epochs = int(epochs or self.options["epochs"] or SIZE_DEFAULTS[size]["epochs"])
         lr = float(self.options["lr"] or SIZE_DEFAULTS[size]["lr"])
         budget = float(self.options["max_minutes"] or SIZE_DEFAULTS[size]["max_minutes"])
         budget = max(budget, 0.0)
+        # The budget covers both stages: the decoder gets it less `box_minutes`, the box
+        # regressor what the decoder left (so a run that ends by time stays inside it).
+        with_box = bool(self.options["box_regressor"])
+        box_minutes = float(self.options["box_minutes"]) if with_box else 0.0
+        decoder_budget = budget
+        if budget and with_box:
+            if box_minutes >= budget:
+                raise InputError(f"vit_gpt2: box_minutes={box_minutes:g} leaves nothing of the "
+                                 f"{budget:g} min budget for the decoder")
+            decoder_budget = budget - box_minutes
         device = self._device_name()
         state_dir = Path(self.options["checkpoint_dir"] or f"runs/vit_gpt2-{size}-train")
         fingerprint = self._fingerprint(train, epochs, lr, seed)
@@ -244,7 +281,7 @@ class VitGpt2Submission(Submission):
                           grad_accum=int(self.options["grad_accum"]), lr=lr,
                           warmup_steps=min(200, max(10, epochs * len(train) //
                                                     int(self.options["batch_size"]) // 20)),
-                          max_minutes=budget, seed=seed,
+                          max_minutes=decoder_budget, seed=seed,
                           device=device, checkpoint_dir=state_dir,
                           resume=bool(self.options["resume"]),
                           progress=bool(self.options["progress"]),
@@ -267,6 +304,47 @@ class VitGpt2Submission(Submission):
         loss = "n/a" if summary.final_loss is None else f"{summary.final_loss:.4f}"
         say(f"trained {summary.epochs_done:.2f} epochs in {summary.seconds / 60:.1f} min "
             f"(stopped by {summary.stopped_by}), final loss {loss}")
+        if with_box:
+            box_budget = 0.0  # no budget: box_epochs alone
+            if budget:  # summary.seconds includes the time before a resume
+                spent = max(summary.seconds, time.monotonic() - started) / 60
+                box_budget = max(min(box_minutes, budget - spent - MARGIN_MIN), 0.01)
+            self._fit_box_regressor(images, programs, list(val or []), box_budget, seed)
+
+    def _fit_box_regressor(self, images, programs: list[str], val: list, minutes: float,
+                           seed: int) -> None:
+        """Second stage: the box regressor, on the training programs' boxes (box_regressor.py)."""
+        from . import box_regressor as B
+        from .preprocess import resize_images
+        lo, hi, ok = B.program_boxes(programs)
+        if not ok.any():
+            raise InputError("vit_gpt2: no training program is readable by cadbench.program, "
+                             "so there are no boxes to train the box regressor on; pass "
+                             "--opt box_regressor=false")
+        frame = B.frame_for(lo[ok], hi[ok])
+        val_pair = None
+        val_with_images = [s for s in val[:500] if s.image is not None]
+        if val_with_images:
+            vlo, vhi, vok = B.program_boxes([s.code for s in val_with_images])
+            if vok.any():
+                kept = [s for s, k in zip(val_with_images, vok) if k]
+                val_pair = (resize_images(kept, self.image_spec.size),
+                            frame.observables(vlo[vok], vhi[vok]))
+        cfg = B.BoxTrainConfig(epochs=int(self.options["box_epochs"]), max_minutes=minutes,
+                               batch_size=int(self.options["batch_size"]), seed=seed,
+                               device=self._device_name(),
+                               progress=bool(self.options["progress"]))
+        say(f"box regressor: {int(ok.sum())} boxes, {cfg.epochs} epochs"
+            + (f", budget {minutes:.2f} min" if minutes else "")
+            + f"; view {tuple(round(v, 3) for v in frame.view)}, cube +-{frame.extent:g}")
+        regressor = B.new_regressor(self.model.encoder)
+        summary = B.train_regressor(regressor, images, frame.observables(lo, hi), ok,
+                                    self.image_spec, cfg, val_pair, say=say)
+        self.box = (regressor, frame)
+        self.meta["box_regressor"] = {**summary.to_dict(), "frame": frame.to_dict(),
+                                      "n_boxes": int(ok.sum())}
+        say(f"box regressor: {summary.epochs_done} epochs in {summary.seconds / 60:.1f} min"
+            + (f", val MAE {summary.val_mae}" if summary.val_mae else ""))
 
     def _fingerprint(self, train, epochs: int, lr: float, seed: int) -> str:
         keys = {k: self.options[k] for k in (*ARCH_OPTIONS, "batch_size", "grad_accum",
@@ -301,21 +379,103 @@ class VitGpt2Submission(Submission):
                               self._decode_config(**kw), self._device_name(),
                               self._repair_stats, seed=seed, progress=progress)
 
+    def _boxes(self, images) -> list | None:
+        """The regressor's (lo, hi) box per image, None without a regressor or with box_fit off."""
+        if self.box is None or not self.options["box_fit"]:
+            return None
+        from . import box_regressor as B
+        regressor, frame = self.box
+        observables = B.predict(regressor, images, self.image_spec, self._device_name())
+        return [frame.box(obs) for obs in observables]
+
+    def _fit(self, code: str, box) -> tuple[str, bool]:
+        """(`code` moved and scaled onto `box` (box_fit.py), True), or (code as generated,
+        False) when cadbench.program cannot read it or there is no box."""
+        if box is None:
+            return code, False
+        from .box_fit import fit_code
+        fitted = fit_code(code, *box)
+        return (code, False) if fitted is None else (fitted, True)
+
+    def _judge(self):
+        if self._render_judge is None:
+            from .render_judge import RenderJudge
+            self._render_judge = RenderJudge(size=int(self.options["render_size"]))
+        return self._render_judge
+
+    def _choose(self, pool: list[str], box, image) -> tuple[int, object]:
+        """(index of the candidate to keep, its mesh when it was run): by render distance
+        (render_judge.py) or by the text-only rule (rerank.py)."""
+        from .rerank import pick
+        if self.options["rerank_by"] == "render":
+            judged = self._judge().judge(pool, image)
+            best = int(np.argmin([d for d, _ in judged]))
+            if judged[best][1] is not None:
+                return best, judged[best][1]
+            self._gen_stats["rerank_none_ran"] += 1   # then the text-only rule decides
+        return pick(pool, *(box or (None, None))), None
+
+    def _refine(self, code: str, mesh, box, image) -> str:
+        """`code` (fitted onto `box`) fitted again onto the box that makes its render match
+        the image best (render_judge.RenderJudge.refine; the depth by the regressor's rule)."""
+        from .box_fit import fit_code
+        judge = self._judge()
+        if mesh is None:
+            [(_, mesh)] = judge.judge([code], image)
+            if mesh is None:
+                return code
+        frame = self.box[1]
+        basis = frame.basis()
+        sizes, centre, before, after = judge.refine(mesh, box[0], box[1], image, basis)
+        if not after < before:
+            return code
+        refit = fit_code(code, *frame.box(np.array([*sizes, centre @ basis[0],
+                                                    centre @ basis[1]])))
+        if refit is None:
+            return code
+        self._gen_stats["box_refined"] += 1
+        return refit
+
     def generate(self, samples):
+        """Greedy decoding (or beam search); with `rerank=K`, K samples more per image and
+        one is kept (`rerank_by`); every candidate is first fitted onto the regressor's box."""
         from .preprocess import resize_images
         images = resize_images(samples, self.image_spec.size) if samples else []
         if not len(images):
             return []
-        return [c[0] for c in self._generate_texts(images, progress=False)]
+        pools = self._generate_texts(images, progress=False)
+        k = int(self.options["rerank"])
+        if k > 0:
+            sampled = self._generate_texts(images, progress=False, seed=0, sample=True,
+                                           num_return=k, beams=1)
+            pools = [first + more for first, more in zip(pools, sampled)]
+        boxes = self._boxes(images) or [None] * len(pools)
+        out = []
+        for sample, pool, box in zip(samples, pools, boxes):
+            fitted = [self._fit(code, box) for code in pool]
+            best, mesh = 0, None
+            if len(pool) > 1:
+                best, mesh = self._choose([code for code, _ in fitted], box, sample.image)
+                self._gen_stats["rerank_not_greedy"] += int(best != 0)
+            code, was_fitted = fitted[best]
+            if box is not None:
+                self._gen_stats["box_fitted" if was_fitted else "box_unreadable"] += 1
+                if was_fitted and self.options["refine_box"]:
+                    code = self._refine(code, mesh, box, sample.image)
+            out.append(code)
+        return out
 
     def generate_many(self, samples, k, seed):
-        """k candidates per image: k independent samples (temperature, top-p) from `seed`."""
+        """k candidates per image: k independent samples (temperature, top-p) from `seed`,
+        each fitted onto the regressor's box."""
         if k == 1:
             return [[c] for c in self.generate(samples)]
         from .preprocess import resize_images
         images = resize_images(samples, self.image_spec.size)
-        return self._generate_texts(images, progress=False, seed=seed, sample=True,
-                                    num_return=k, beams=1)
+        texts = self._generate_texts(images, progress=False, seed=seed, sample=True,
+                                     num_return=k, beams=1)
+        boxes = self._boxes(images) or [None] * len(texts)
+        return [[self._fit(c, box)[0] for c in codes] for codes, box in zip(texts, boxes)]
 
     # -- checkpoints -----------------------------------------------------------------------
     @classmethod
@@ -339,6 +499,10 @@ class VitGpt2Submission(Submission):
         meta = {**self.meta, "options": {k: self.options[k] for k in ARCH_OPTIONS},
                 "saved_dtype": self.options["save_dtype"]}
         (dir / META_FILE).write_text(json.dumps(meta, indent=1, default=str) + "\n")
+        if self.box is not None:
+            from . import box_regressor as B
+            regressor, frame = self.box
+            B.save(regressor, frame, dir, dtype=str(self.options["save_dtype"]))
 
     @classmethod
     def load(cls, dir, **options) -> "VitGpt2Submission":
@@ -365,6 +529,9 @@ class VitGpt2Submission(Submission):
         sub.tokenizer = CodeTokenizer.load(dir)
         sub.image_spec = ImageSpec.from_dict(meta["image"])
         sub.model = load_saved(dir / "model", sub._device_name())
+        if (dir / "box_regressor").is_dir():
+            from . import box_regressor as B
+            sub.box = B.load(dir, sub._device_name())
         return sub
 
     # -- description -----------------------------------------------------------------------
@@ -380,8 +547,14 @@ class VitGpt2Submission(Submission):
             "tokenizer", "token_lengths")}
         if "training" in self.meta:
             out["training"] = {k: v for k, v in self.meta["training"].items() if k != "history"}
+        if "box_regressor" in self.meta:
+            out["box_regressor"] = self.meta["box_regressor"]
         if self._repair_stats is not None:
             out["generation"] = self._repair_stats.to_dict()
+            out["generation"].update(self._gen_stats)
+            if self._render_judge is not None:
+                out["generation"]["render_runs"] = self._render_judge.runs
+                out["generation"]["render_failed"] = self._render_judge.failed
         return out
 
 
