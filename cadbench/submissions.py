@@ -125,6 +125,12 @@ class Submission:
         """Learned parameters (stored numbers for non-neural models). Default 0."""
         return 0
 
+    def training_seconds(self) -> float | None:
+        """Training time the fitted model holds in all, when the submission keeps count:
+        a training resumed from a saved state took longer than the last `fit` call (which
+        is what the harness can time). None: the `fit` call's time is the whole of it."""
+        return None
+
     def metadata(self) -> dict[str, Any]:
         """What a run record says about this submission."""
         return {

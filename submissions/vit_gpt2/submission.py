@@ -536,9 +536,21 @@ class VitGpt2Submission(Submission):
 
     # -- description -----------------------------------------------------------------------
     def num_parameters(self) -> int:
-        if self.model is not None:
-            return sum(p.numel() for p in self.model.parameters())
-        return int(self.meta.get("num_parameters", 0))
+        """The encoder-decoder's parameters plus the box regressor's."""
+        if self.model is None:
+            return int(self.meta.get("num_parameters", 0))
+        n = sum(p.numel() for p in self.model.parameters())
+        if self.box is not None:
+            n += sum(p.numel() for p in self.box[0].parameters())
+        return n
+
+    def training_seconds(self) -> float | None:
+        """Both stages, with the time before a resume: the decoder's loop and the box
+        regressor's (what surrounds them, such as preparing images, is not counted)."""
+        if "training" not in self.meta:
+            return None
+        return float(self.meta["training"].get("seconds", 0.0)) + float(
+            self.meta.get("box_regressor", {}).get("seconds", 0.0))
 
     def metadata(self) -> dict[str, Any]:
         out = super().metadata()

@@ -129,3 +129,24 @@ def test_the_box_stage_must_leave_the_decoder_some_budget(tmp_path):
                             box_minutes=2.0, checkpoint_dir=str(tmp_path / "state"))
     with pytest.raises(InputError, match="box_minutes"):
         sub.fit(_samples(), epochs=1)
+
+
+def test_train_info_counts_the_training_a_resume_does_not_see(tmp_path):
+    """write_train_info records the larger of the fit call's time and the submission's own
+    count (a resumed run only times its last part)."""
+    import json
+
+    from cadbench.run import TRAIN_INFO_FILE, write_train_info
+    from cadbench.submissions import Submission
+
+    class Resumed(Submission):
+        name = "resumed"
+
+        def training_seconds(self):
+            return 1500.0
+
+    write_train_info(tmp_path, Resumed(), "synth", 120.0, None, 0, 10)
+    info = json.loads((tmp_path / TRAIN_INFO_FILE).read_text())
+    assert (info["train_time_s"], info["fit_call_s"]) == (1500.0, 120.0)
+    write_train_info(tmp_path, Submission(), "synth", 120.0, None, 0, 10)
+    assert json.loads((tmp_path / TRAIN_INFO_FILE).read_text())["train_time_s"] == 120.0
