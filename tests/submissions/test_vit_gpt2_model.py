@@ -137,7 +137,8 @@ def test_train_save_load_generate(tmp_path):
     with pytest.raises(InputError, match="checkpoint has size="):
         VitGpt2Submission.load(tmp_path / "ckpt", size="tiny")
     meta = back.metadata()
-    assert meta["generation"]["outputs"] == 3 + 9 + 9
+    # generate decodes 1 greedy + `rerank` samples per image; generate_many 3 per image, twice
+    assert meta["generation"]["outputs"] == 3 * (1 + back.options["rerank"]) + 9 + 9
 
 
 def test_default_output_length_covers_the_longest_program(tmp_path):
