@@ -226,10 +226,8 @@ def save(regressor: BoxRegressor, frame: ViewFrame, dir: Path, dtype: str = "flo
     training summary is in the checkpoint's vit_gpt2.json."""
     dir = Path(dir) / BOX_DIR
     dir.mkdir(parents=True, exist_ok=True)
-    state = regressor.state_dict()
-    if dtype == "float16":
-        state = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in state.items()}
-    torch.save(state, dir / "weights.pt")
+    from .model import state_for_saving
+    torch.save(state_for_saving(regressor, dtype), dir / "weights.pt")
     (dir / "box_regressor.json").write_text(json.dumps({
         "frame": frame.to_dict(), "vit_config": regressor.vit.config.to_dict(),
         "hidden": regressor.head[0].out_features},

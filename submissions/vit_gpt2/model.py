@@ -154,3 +154,13 @@ def load_saved(folder: Path, device: str = "cpu") -> VisionEncoderDecoderModel:
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def state_for_saving(module: torch.nn.Module, dtype: str) -> dict:
+    """The module's state dict, floating tensors cast to float16 when `dtype` is "float16"
+    (half the file; weights are cast back to float32 on load)."""
+    state = module.state_dict()
+    if dtype == "float16":
+        state = {k: v.to(torch.float16) if v.is_floating_point() else v
+                 for k, v in state.items()}
+    return state

@@ -44,6 +44,7 @@ SIZE_DEFAULTS = {  # epochs, learning rate, wall-clock budget of the training lo
 
 # Of a training budget, left for what surrounds the two stages (data loading, saving).
 MARGIN_MIN = 0.25
+BOX_VAL_SAMPLES = 500  # val images whose box error the box regressor prints per epoch
 
 
 def say(msg: str) -> None:
@@ -323,7 +324,7 @@ class VitGpt2Submission(Submission):
                              "--opt box_regressor=false")
         frame = B.frame_for(lo[ok], hi[ok])
         val_pair = None
-        val_with_images = [s for s in val[:500] if s.image is not None]
+        val_with_images = [s for s in val[:BOX_VAL_SAMPLES] if s.image is not None]
         if val_with_images:
             vlo, vhi, vok = B.program_boxes([s.code for s in val_with_images])
             if vok.any():
@@ -483,16 +484,12 @@ class VitGpt2Submission(Submission):
         return CHECKPOINT_DIR
 
     def save(self, dir) -> None:
-        import torch
         if self.model is None:
             raise InputError("vit_gpt2: nothing to save: the model is not trained or loaded")
         dir = Path(dir)
         dir.mkdir(parents=True, exist_ok=True)
-        state = self.model.state_dict()
-        if self.options["save_dtype"] == "float16":
-            state = {k: v.to(torch.float16) if v.is_floating_point() else v
-                     for k, v in state.items()}
-        from .model import quiet_transformers
+        from .model import quiet_transformers, state_for_saving
+        state = state_for_saving(self.model, str(self.options["save_dtype"]))
         with quiet_transformers():
             self.model.save_pretrained(str(dir / "model"), state_dict=state)
         self.tokenizer.save(dir)
@@ -529,9 +526,8 @@ class VitGpt2Submission(Submission):
         sub.tokenizer = CodeTokenizer.load(dir)
         sub.image_spec = ImageSpec.from_dict(meta["image"])
         sub.model = load_saved(dir / "model", sub._device_name())
-        if (dir / "box_regressor").is_dir():
-            from . import box_regressor as B
-            sub.box = B.load(dir, sub._device_name())
+        from . import box_regressor as B
+        sub.box = B.load(dir, sub._device_name())  # None for a checkpoint without one
         return sub
 
     # -- description -----------------------------------------------------------------------
