@@ -7,6 +7,11 @@ Its connected components are fused with exact mesh booleans (manifold3d): overla
 that were never fused (`Workplane.add`, `combine=False`, several `show_object` calls,
 stacked copies) count once, so the same solid as one body or as pieces gets the same value.
 Components wound inwards are cavities: they are subtracted, which can only remove volume.
+
+References get one exception (`make_reference_solid`): a ground truth whose mesh is closed
+but not a 2-manifold is still a reference for the voxel metrics and chamfer (ray parity and
+surface samples need no manifold), with `manifold=None` and the defect recorded; the exact
+IoU is then undefined for every model alike.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ class Solid:
 
     mesh: Mesh
     volume: float
-    manifold: Any           # manifold3d.Manifold of the union (exact booleans, volumes)
+    manifold: Any           # manifold3d.Manifold of the union; None only for a defective reference
     n_components: int       # connected components before the union
+    defect: str | None = None  # why a reference is not a valid solid (make_reference_solid)
 
     @property
     def bounds(self) -> np.ndarray:
@@ -84,6 +90,31 @@ def make_solid(mesh: Mesh, what: str = "prediction") -> Solid:
     return Solid(out_mesh, volume, fused, len(parts))
 
 
+def make_reference_solid(mesh: Mesh) -> Solid:
+    """`make_solid` for a ground truth, which must never be dropped silently: a mesh that fails
+    the validity rule but encloses a positive volume is kept as a defective Solid
+    (`manifold=None`, `defect` set; its volume from the divergence theorem). A mesh that
+    encloses nothing still raises InvalidSolid."""
+    try:
+        return make_solid(mesh, "reference")
+    except InvalidSolid as exc:
+        volume = abs(mesh.volume())
+        if not (np.isfinite(volume) and volume > 0):
+            raise
+        return Solid(mesh, volume, None, 1, defect=str(exc))
+
+
+# A prediction is `empty` when it encloses less than this fraction of the reference's volume:
+# an absolute scale tied to the reference, never to the candidate's own bounding box (a real
+# part plus a far speck has a huge box but is not empty).
+EMPTY_VOLUME_FRACTION = 1e-9
+
+
+def is_empty(pred: Solid, ref: Solid) -> bool:
+    """True when `pred` encloses (numerically) nothing at the reference's scale."""
+    return not pred.volume >= EMPTY_VOLUME_FRACTION * ref.volume
+
+
 def _arrays(manifold, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     out = manifold.to_mesh64()
     v = np.asarray(out.vert_properties, dtype=np.float64)[:, :3]
@@ -101,6 +132,8 @@ def box_manifold(lo, hi):
 def volume_inside_box(solid: Solid, lo, hi) -> float:
     """Exact volume of the part of `solid` inside the axis-aligned box [lo, hi]."""
     lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if solid.manifold is None:
+        raise InvalidSolid(f"no exact volumes for a defective solid ({solid.defect})")
     blo, bhi = solid.bounds
     if np.all(blo >= lo) and np.all(bhi <= hi):
         return solid.volume
@@ -121,5 +154,6 @@ def transformed(solid: Solid, matrix: np.ndarray, offset: np.ndarray) -> Solid:
     v = solid.mesh.vertices @ m.T + o
     faces = solid.mesh.faces if np.linalg.det(m) > 0 else solid.mesh.faces[:, ::-1]
     affine = np.hstack([m, o[:, None]])
-    return Solid(Mesh(v, faces), solid.volume * abs(float(np.linalg.det(m))),
-                 solid.manifold.transform(affine.tolist()), solid.n_components)
+    moved = None if solid.manifold is None else solid.manifold.transform(affine.tolist())
+    return Solid(Mesh(v, faces), solid.volume * abs(float(np.linalg.det(m))), moved,
+                 solid.n_components, solid.defect)
