@@ -1,32 +1,32 @@
-"""Aggregate per-sample results into run metrics: VSR, IoU means and medians, bootstrap CIs,
-best-of-N and pass@k.
+"""Aggregate per-sample results into run metrics: VSR, the metric specs' means and medians,
+bootstrap CIs, best-of-N, pass@k, status counts, faults and copies of the reference.
 
-Primary metrics use candidate 0 of each reference id (the model's first answer); a reference
-with no prediction counts as a failure. With several candidates per id, best-of-N takes the best
-candidate per id and pass@k uses the unbiased estimator of Chen et al. (2021).
+Primary metrics use candidate 0 of each reference id (the model's first answer). Rules, each
+the same for every metric (the specs in cadbench/metrics.py say which aggregates exist):
+- a reference with no prediction, a failed candidate, and an ok candidate whose metric could
+  not be computed all count as the spec's `failure_value` (0 for IoU): no abstention;
+- a harness fault (`harness_error`) is not a model result: its reference is left out of every
+  denominator and counted apart (`n_faults`);
+- a metric undefined on a reference for every model (e.g. exact IoU of a non-manifold
+  reference) leaves that reference out of that metric only (`<metric>_n_references`).
+With several candidates per id, best-of-N takes the best candidate per id and pass@k uses the
+unbiased estimator of Chen et al. (2021).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from math import comb
+from typing import Iterable, Mapping
 
 import numpy as np
 
-from .execute.status import ALL_STATUSES, MISSING, OK
+from .execute.status import ALL_STATUSES, HARNESS_ERROR, MISSING, OK
+from .metrics import METRICS, MetricSpec, ci_key, summary_key
 from .records import SampleResult, round_floats
 
-# Metrics averaged per sample; "higher is better" for all but chamfer.
-IOU_KEYS = ("iou", "iou_best", "iou_exact", "iou_mecagent")
-CI_KEYS = ("vsr", "iou_all_mean", "iou_valid_mean", "iou_best_all_mean", "iou_exact_all_mean")
 PASS_K = (1, 5, 10)
-
-
-def _metric(r: SampleResult | None, key: str) -> float | None:
-    if r is None or r.status != OK:
-        return None
-    v = r.metrics.get(key)
-    return None if v is None else float(v)
+FAULT_STATUSES = (HARNESS_ERROR,)
 
 
 def per_reference_table(results: list[SampleResult], reference_ids: list[str]):
@@ -35,13 +35,26 @@ def per_reference_table(results: list[SampleResult], reference_ids: list[str]):
     return [first.get(i) for i in reference_ids]
 
 
-def bootstrap_ci(values: np.ndarray, n_boot: int, seed: int) -> list[float] | None:
-    if len(values) == 0 or n_boot <= 0:
+def is_fault(r: SampleResult | None) -> bool:
+    return r is not None and r.status in FAULT_STATUSES
+
+
+def sample_value(r: SampleResult | None, spec: MetricSpec) -> float:
+    """The value a sample contributes to every aggregate of `spec` (failures included)."""
+    if r is None or r.status != OK:
+        return spec.failure_value
+    v = r.metrics.get(spec.name)
+    return spec.failure_value if v is None else float(v)
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int, seed: int,
+                 stat=np.mean) -> list[float] | None:
+    if len(values) == 0 or n_boot <= 0 or not np.all(np.isfinite(values)):
         return None
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = values[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
+    stats = stat(values[idx], axis=1)
+    lo, hi = np.percentile(stats, [2.5, 97.5])
     return [round(float(lo), 6), round(float(hi), 6)]
 
 
@@ -52,49 +65,71 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
+def _aggregate(values: np.ndarray, how: str) -> float | None:
+    if len(values) == 0:
+        return None
+    return float(np.mean(values) if how == "mean" else np.median(values))
+
+
 def summarize(results: list[SampleResult], reference_ids: list[str],
-              n_boot: int = 1000, seed: int = 0) -> dict:
-    rows = per_reference_table(results, reference_ids)
-    n = len(reference_ids)
+              n_boot: int = 1000, seed: int = 0,
+              exclusions: Mapping[str, Iterable[str]] | None = None,
+              metrics: tuple[MetricSpec, ...] = METRICS) -> dict:
+    """Run metrics over `reference_ids` (see the module doc for the rules)."""
+    exclusions = {k: set(v) for k, v in (exclusions or {}).items()}
+    rows_all = per_reference_table(results, reference_ids)
+    faults = [i for i, r in zip(reference_ids, rows_all) if is_fault(r)]
+    ids = [i for i, r in zip(reference_ids, rows_all) if not is_fault(r)]
+    rows = [r for r in rows_all if not is_fault(r)]
+    n = len(ids)
     ok = np.array([r is not None and r.status == OK for r in rows], dtype=float)
-    out: dict = {"n": n, "n_valid": int(ok.sum()), "vsr": float(ok.mean()) if n else 0.0}
-    per_key_all: dict[str, np.ndarray] = {"vsr": ok}
-
-    for key in IOU_KEYS:
-        vals = [_metric(r, key) for r in rows]
-        if all(v is None for v in vals):
-            continue
-        valid = np.array([v for v in vals if v is not None])
-        all_ = np.array([0.0 if v is None else v for v in vals])
-        out[f"{key}_valid_mean"] = float(valid.mean()) if len(valid) else None
-        out[f"{key}_valid_median"] = float(np.median(valid)) if len(valid) else None
-        out[f"{key}_all_mean"] = float(all_.mean()) if n else None
-        out[f"{key}_all_median"] = float(np.median(all_)) if n else None
-        per_key_all[f"{key}_all_mean"] = all_
-        per_key_all[f"{key}_valid_mean"] = valid
-
-    chamfer = np.array([v for v in (_metric(r, "chamfer") for r in rows) if v is not None])
-    if len(chamfer):
-        out["chamfer_valid_mean"] = float(chamfer.mean())
-        out["chamfer_valid_median"] = float(np.median(chamfer))
-
-    for i, key in enumerate(CI_KEYS):
-        if key in per_key_all:
-            out[f"{key}_ci95"] = bootstrap_ci(per_key_all[key], n_boot, seed + i)
-
-    out.update(_multi_candidate(results, reference_ids))
+    out: dict = {"n": n, "n_faults": len(faults), "n_valid": int(ok.sum()),
+                 "vsr": float(ok.mean()) if n else 0.0}
+    out["vsr_ci95"] = bootstrap_ci(ok, n_boot, seed)
+    present = {k for r in results for k in r.metrics}
+    for j, spec in enumerate(metrics, start=1):
+        if spec.name not in present:
+            continue  # switched off for this run
+        excluded = exclusions.get(spec.name, set()) if spec.excludable else set()
+        keep = [k for k, i in enumerate(ids) if i not in excluded]
+        if excluded:
+            out[f"{spec.name}_n_references"] = len(keep)
+        vals = np.array([sample_value(rows[k], spec) for k in keep], dtype=float)
+        okmask = np.array([ok[k] > 0 for k in keep], dtype=bool)
+        groups = {"valid": vals[okmask] if len(vals) else vals, "all": vals}
+        for agg in spec.aggregates:
+            group, how = agg.split("_")
+            value = _aggregate(groups[group], how)
+            if value is None and group == "all" and n:
+                value = spec.failure_value
+            out[summary_key(spec.name, agg)] = value
+            if agg in spec.ci:
+                stat = np.mean if how == "mean" else np.median
+                out[ci_key(spec.name, agg)] = bootstrap_ci(groups[group], n_boot,
+                                                           seed + j, stat)
+    out.update(_copies(rows))
+    out.update(_multi_candidate(results, ids))
     return round_floats(out, 6)
+
+
+def _copies(rows: list[SampleResult | None]) -> dict:
+    """Candidate-0 predictions that reproduce their reference program (contamination)."""
+    kinds = Counter(getattr(r, "copies_reference", None) for r in rows if r is not None)
+    return {"n_copies_exact": kinds.get("exact", 0),
+            "n_copies_normalized": kinds.get("exact", 0) + kinds.get("normalized", 0)}
 
 
 def _multi_candidate(results: list[SampleResult], reference_ids: list[str]) -> dict:
     by_id: dict[str, list[SampleResult]] = defaultdict(list)
     for r in results:
-        by_id[r.id].append(r)
+        if not is_fault(r):
+            by_id[r.id].append(r)
     n_cands = [len(by_id.get(i, [])) for i in reference_ids]
     if not n_cands or max(n_cands) <= 1:
         return {}
+    iou = METRICS[0]
     out: dict = {"candidates_per_id": max(n_cands)}
-    best = [max((_metric(r, "iou") or 0.0 for r in by_id.get(i, [])), default=0.0)
+    best = [max((sample_value(r, iou) for r in by_id.get(i, [])), default=0.0)
             for i in reference_ids]
     out["best_of_n_iou_all_mean"] = float(np.mean(best))
     for k in PASS_K:
@@ -113,4 +148,10 @@ def status_counts(results: list[SampleResult], reference_ids: list[str]) -> dict
     """Statuses of candidate 0 per reference id; ids without a prediction count as `missing`."""
     rows = per_reference_table(results, reference_ids)
     counts = Counter(MISSING if r is None else r.status for r in rows)
+    return {s: counts[s] for s in ALL_STATUSES if counts[s]}
+
+
+def status_counts_all(results: list[SampleResult]) -> dict[str, int]:
+    """Statuses over every candidate of every id."""
+    counts = Counter(r.status for r in results)
     return {s: counts[s] for s in ALL_STATUSES if counts[s]}

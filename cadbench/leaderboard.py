@@ -11,12 +11,22 @@ import warnings
 from pathlib import Path
 
 from .errors import InputError
+from .metrics import HEADLINE, ci_key, format_value, summary_key
 from .records import RunRecord, atomic_write_text
 
 START_MARKER = "<!-- leaderboard:start -->"
 END_MARKER = "<!-- leaderboard:end -->"
-COLUMNS = ["Model", "VSR", "IoU (valid)", "IoU (all)", "IoU best", "exact IoU", "Params",
-           "Train time", "Dependencies"]
+
+# The metric columns, as (column, metric, aggregate): read off the metric specs by key.
+METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("IoU (all)", "iou", "all_mean"),
+    ("IoU (valid)", "iou", "valid_mean"),
+    ("IoU best", "iou_best", "all_mean"),
+    ("exact IoU", "iou_exact", "all_mean"),
+    ("Chamfer (med.)", "chamfer", "valid_median"),
+)
+COLUMNS = ["Model", "VSR", *(c for c, _, _ in METRIC_COLUMNS), "Params", "Train time",
+           "Gen. s/sample", "Dependencies"]
 
 
 def find_records(root: Path) -> list[tuple[Path, RunRecord]]:
@@ -40,24 +50,41 @@ def records_frame(records: list[tuple[Path, RunRecord]]):
     rows = []
     for path, r in records:
         m, sub = r.metrics, r.submission or {}
-        rows.append({
+        run = (r.config or {}).get("run") or {}
+        row = {
             "dataset": r.dataset or path.parent.parent.name,
             "split": r.split or path.parent.name,
             "model": r.model or path.stem,
             "oracle": bool(sub.get("uses_ground_truth")),
             "n": m.get("n", r.n_references),
+            "n_given": r.n_references_given or m.get("n", r.n_references),
+            "limit": run.get("limit"),
+            "n_faults": m.get("n_faults", 0),
+            "n_copies": m.get("n_copies_normalized", 0),
             "vsr": m.get("vsr"),
-            "iou_valid": m.get("iou_valid_mean"),
-            "iou_all": m.get("iou_all_mean"),
-            "iou_all_ci": m.get("iou_all_mean_ci95"),
-            "iou_best": m.get("iou_best_all_mean"),
-            "iou_exact": m.get("iou_exact_all_mean"),
+            "iou_all_ci": m.get(ci_key("iou", "all_mean")),
             "params": sub.get("num_parameters"),
             "train_time_s": sub.get("train_time_s"),
+            "gen_s_per_sample": _per_sample(sub),
+            "card": sub.get("card") or {},
+            "compute": sub.get("compute") or {},
             "dependencies": sub.get("dependencies") or [],
             "git_commit": (r.provenance.get("git") or {}).get("commit"),
-        })
+        }
+        for _, metric, agg in METRIC_COLUMNS:
+            row[summary_key(metric, agg)] = m.get(summary_key(metric, agg))
+            row[f"{metric}_n_references"] = m.get(f"{metric}_n_references")
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _per_sample(sub: dict) -> float | None:
+    infer, n = sub.get("inference_time_s"), sub.get("n_generated")
+    if infer is None:
+        return None
+    if not n:
+        return None
+    return float(infer) / float(n)
 
 
 def _num(v, digits: int = 3) -> str:
@@ -86,35 +113,89 @@ def human_duration(s) -> str:
     return f"{s / 3600:.1f} h"
 
 
+def _metric_cell(row, metric: str, agg: str) -> str:
+    value = getattr(row, summary_key(metric, agg))
+    text = "–" if value is None or value != value else format_value(metric, value)
+    if (metric, agg) == HEADLINE and row.iou_all_ci:
+        lo, hi = row.iou_all_ci
+        text += f" [{lo:.3f}, {hi:.3f}]"
+    n_of = getattr(row, f"{metric}_n_references")
+    if n_of is not None and n_of == n_of and int(n_of) != int(row.n):
+        text += f" ({int(n_of)} of {int(row.n)})"
+    return text
+
+
+def _is_partial(row, full: int) -> bool:
+    return bool(row.limit) or int(row.n) < full
+
+
 def render_table(df) -> str:
-    """A markdown table of one dataset/split, best IoU (all) first."""
+    """A markdown table of one dataset/split, best headline metric first."""
     from tabulate import tabulate
 
-    df = df.sort_values(["iou_all", "model"], ascending=[False, True], na_position="last")
+    head = summary_key(*HEADLINE)
+    df = df.sort_values([head, "model"], ascending=[False, True], na_position="last")
     rows = []
     for r in df.itertuples():
-        ci = r.iou_all_ci
-        iou_all = _num(r.iou_all) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        gen = r.gen_s_per_sample
         rows.append([f"{r.model} (oracle)" if r.oracle else r.model, _num(r.vsr),
-                     _num(r.iou_valid), iou_all, _num(r.iou_best), _num(r.iou_exact),
+                     *(_metric_cell(r, metric, agg) for _, metric, agg in METRIC_COLUMNS),
                      human_count(r.params), human_duration(r.train_time_s),
+                     "–" if gen is None or gen != gen else f"{gen:.3g}",
                      ", ".join(r.dependencies) or "none"])
     return tabulate(rows, headers=COLUMNS, tablefmt="github", disable_numparse=True)
 
 
+def render_notes(df) -> str:
+    """Per row: the model card, test-time compute, and anything that qualifies its numbers
+    (harness faults, references that could not be run, copies of the reference)."""
+    lines = []
+    for r in df.sort_values("model").itertuples():
+        bits = []
+        card = r.card or {}
+        if card:
+            bits.append("; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in card.items() if v))
+        compute = r.compute or {}
+        if compute:
+            bits.append("test-time compute per sample: " + ", ".join(
+                f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else
+                f"{k.replace('_', ' ')} {v}" for k, v in compute.items()))
+        if r.n_given and int(r.n_given) != int(r.n) + int(r.n_faults or 0):
+            bits.append(f"**{int(r.n)} of {int(r.n_given)} references** could be scored")
+        if r.n_faults:
+            bits.append(f"**{int(r.n_faults)} harness fault(s)** left out (not model failures)")
+        if r.n_copies and not r.oracle:
+            bits.append(f"**{int(r.n_copies)} prediction(s) reproduce the reference program**")
+        if bits:
+            lines.append(f"- **{r.model}**: " + ". ".join(bits) + ".")
+    return "\n".join(lines)
+
+
 def render_tables(root: Path) -> str:
-    """All tables, one section per dataset and split, as the markdown spliced into docs."""
+    """All tables, one section per dataset and split, as the markdown spliced into docs.
+    Runs that do not cover the whole split (--limit, or fewer samples than the largest run)
+    are listed apart, unranked."""
     records = find_records(root)
     parts = ["_Generated by `cadbench leaderboard --write` from the run records in "
              "`leaderboards/`; do not edit by hand. IoU (all) counts failures as 0 and shows "
-             "its bootstrap 95% CI._"]
+             "its bootstrap 95% CI; Gen. s/sample is generation time (with any test-time "
+             "search) per sample._"]
     if not records:
         return parts[0] + "\n\nNo run records yet.\n"
     df = records_frame(records)
     for (dataset, split), group in df.groupby(["dataset", "split"], sort=True):
-        sizes = sorted({int(n) for n in group["n"] if n == n})
-        size = ", ".join(str(n) for n in sizes)
-        parts.append(f"### {dataset} / {split} ({size} samples)\n\n{render_table(group)}")
+        full = int(max(int(n) for n in group["n"] if n == n))
+        partial = group.apply(lambda r: _is_partial(r, full), axis=1)
+        parts.append(f"### {dataset} / {split} ({full} samples)\n\n"
+                     f"{render_table(group[~partial])}")
+        notes = render_notes(group[~partial])
+        if notes:
+            parts.append(notes)
+        if partial.any():
+            parts.append(f"Partial runs on {dataset} / {split} (not ranked; n shown):\n\n"
+                         + render_table(group[partial].assign(
+                             model=[f"{m} (n={int(n)})" for m, n in
+                                    zip(group[partial]["model"], group[partial]["n"])])))
     return "\n\n".join(parts) + "\n"
 
 

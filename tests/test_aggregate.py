@@ -47,3 +47,51 @@ def test_summary_is_deterministic_for_a_seed():
     results = [ok(str(i), i / 10) for i in range(10)]
     ids = [str(i) for i in range(10)]
     assert summarize(results, ids, seed=3) == summarize(list(reversed(results)), ids, seed=3)
+
+
+# -- the rules of issue 13/14: no abstention, faults apart, exclusions for every model alike --
+
+def test_ok_sample_without_a_metric_counts_as_zero_not_abstention():
+    results = [ok("a", 1.0), SampleResult(id="b", status="ok", metrics={"iou": None})]
+    s = summarize(results, ["a", "b"], n_boot=0)
+    assert s["iou_valid_mean"] == 0.5 and s["iou_all_mean"] == 0.5
+
+
+def test_iou_all_is_zero_when_nothing_is_valid():
+    s = summarize([fail("a"), SampleResult(id="b", status="ok", metrics={"iou": None})],
+                  ["a", "b"], n_boot=0)
+    assert s["iou_all_mean"] == 0.0 and s["vsr"] == 0.5
+
+
+def test_harness_faults_are_left_out_and_counted_apart():
+    results = [ok("a", 1.0), fail("b", "harness_error"), fail("c")]
+    s = summarize(results, ["a", "b", "c"], n_boot=0)
+    assert s["n"] == 2 and s["n_faults"] == 1
+    assert s["vsr"] == 0.5 and s["iou_all_mean"] == 0.5
+
+
+def test_exclusions_apply_to_the_excludable_metric_only():
+    results = [SampleResult(id="a", status="ok", metrics={"iou": 0.5, "iou_exact": 0.4}),
+               SampleResult(id="b", status="ok", metrics={"iou": 0.7, "iou_exact": None})]
+    s = summarize(results, ["a", "b"], n_boot=0, exclusions={"iou_exact": ["b"],
+                                                             "iou": ["b"]})
+    assert s["iou_exact_all_mean"] == 0.4 and s["iou_exact_n_references"] == 1
+    assert s["iou_all_mean"] == pytest.approx(0.6) and "iou_n_references" not in s
+
+
+def test_chamfer_reports_medians_with_failures_infinitely_far():
+    results = [ok("a", 1.0), ok("b", 1.0), fail("c")]
+    s = summarize(results, ["a", "b", "c"], n_boot=0)
+    assert s["chamfer_valid_median"] == pytest.approx(0.1)
+    assert s["chamfer_all_median"] == pytest.approx(0.1)
+    assert "chamfer_valid_mean" not in s
+
+
+def test_status_counts_over_all_candidates_and_copies_of_the_reference():
+    from cadbench.aggregate import status_counts_all
+    results = [ok("a", 1.0), fail("a", "timeout", cand=1), ok("b", 0.3)]
+    results[0].copies_reference = "exact"
+    results[2].copies_reference = "normalized"
+    assert status_counts_all(results) == {"ok": 2, "timeout": 1}
+    s = summarize(results, ["a", "b"], n_boot=0)
+    assert s["n_copies_exact"] == 1 and s["n_copies_normalized"] == 2
