@@ -240,6 +240,13 @@ class Program:
                 lines.append(f"solid=solid.{b.op}(solid_temp)")
         return "\n".join(lines) + "\n"
 
+    def translated(self, offset: Vec3) -> "Program":
+        """The same part moved by `offset`: loops are local to their plane and extrusions
+        follow its normal, so moving every plane origin moves the whole solid."""
+        return Program(tuple(replace(b, plane=replace(b.plane, origin=tuple(
+            b.plane.origin[i] + float(offset[i]) + 0.0 for i in range(3))))
+            for b in self.bodies))
+
     def bounds_hint(self) -> tuple[Vec3, Vec3]:
         """Approximate world bounding box from sketch points and extrusions (no CAD kernel)."""
         pts: list[Vec3] = []

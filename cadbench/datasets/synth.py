@@ -3,14 +3,20 @@ executed, validated, rendered and cached.
 
 How a split is made (deterministic from the seed):
 - Candidate i of the stream is `synth_families.generate_candidate(seed, i)`.
-- Its split is decided by a hash of its program text (10% test, 10% val, 80% train), so a
-  split can be built alone (the test split does not need train) and the same program can never
-  land in two splits.
-- Each candidate of the split is executed in-process (our own trusted code) and kept only if
-  it gives exactly one valid solid with volume >= MIN_VOLUME, every side >= MIN_SIDE, inside the
-  +-0.75 cube. Its geometry key (rounded volume, area, bounding box) must not be in the split
-  already, nor in a split of higher priority (test > val > train): two different programs
-  that make the same solid cannot cross splits either. So val is built after test, train after
+- Its split is decided by a hash of that program's text (10% test, 10% val, 80% train), so a
+  split can be built alone (the test split does not need train) without executing anything.
+- Depth convention (v2): the images are single orthographic views along D = (1, -1, 1)/sqrt(3)
+  (render.VIEWS["iso"]); a move along D changes no pixel. So each candidate is executed and
+  moved through the IR until the centre c of its exact bounding box lies on the plane
+  D . c = 0 (`canonical_offset`): along D alone when that keeps it in the cube, else to the
+  nearest centre on the plane that does. The moved program is the ground truth; it is
+  executed again and that solid is the one checked, keyed and rendered.
+- It is kept only if it gives exactly one valid solid with volume >= MIN_VOLUME, every side
+  >= MIN_SIDE, inside the +-0.75 cube (after the move: the renderer's fixed frame is that cube,
+  so the image is exactly the stored program's render). Its geometry key (rounded volume,
+  area, bounding box) must not be in the split already, nor in a split of higher priority
+  (test > val > train): two different programs that make the same solid (or, in v1, the same
+  solid at two depths) cannot cross splits either. So val is built after test, train after
   both, and each split's content does not depend on which command built it.
 - The first `size` kept candidates, in stream order, form the split.
 
@@ -38,7 +44,8 @@ from ..config import cadbench_home
 from ..errors import CadbenchError, InputError
 from .base import Sample
 
-VERSION = "v1"
+# v2: every part placed at the canonical depth along the view (v1's caches are not reused).
+VERSION = "v2"
 SPLITS = ("test", "val", "train")          # priority order: earlier splits win duplicates
 DEFAULT_SIZES = {"train": 5000, "val": 500, "test": 500}
 SPLIT_PERCENT = {"test": 10, "val": 10}    # the rest goes to train
@@ -46,6 +53,9 @@ MIN_VOLUME = 1e-4
 MIN_SIDE = 1.0 / 128.0
 EXTENT = 0.75
 BATCH = 24                                  # candidates per worker task
+# The renders' direction towards the camera, unnormalised (render.VIEWS["iso"]).
+VIEW_AXIS = (1.0, -1.0, 1.0)
+CONVENTION_TOL = 1e-9  # |D . c| of a kept part's box centre, checked after the move
 
 
 @dataclass(frozen=True)
@@ -109,12 +119,21 @@ def make_sample(seed: int, index: int, image_size: int) -> dict:
     from .synth_families import generate_candidate
 
     family, program, params = generate_candidate(seed, index)
-    code = program.to_code()
     out = {"index": index, "family": family}
     try:
-        solid = _execute_trusted(code)
+        first = _execute_trusted(program.to_code())
     except Exception as e:  # a generator bug or an OCC failure: reject, counted in manifest
         return {**out, "rejected": f"exec:{type(e).__name__}"}
+    try:
+        offset, placement = canonical_move(first)
+    except ValueError:  # larger than the cube: it fits nowhere
+        return {**out, "rejected": "outside_cube"}
+    program = program.translated(tuple(offset))
+    code = program.to_code()
+    try:
+        solid = _execute_trusted(code)  # the stored program itself: what gets rendered
+    except Exception as e:
+        return {**out, "rejected": f"exec_moved:{type(e).__name__}"}
     reason = _reject_reason(solid)
     if reason:
         return {**out, "rejected": reason}
@@ -123,8 +142,69 @@ def make_sample(seed: int, index: int, image_size: int) -> dict:
     from PIL import Image
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
-    return {**out, "code": code, "params": params, "geom_key": geometry_key(solid),
-            "volume": float(solid.Volume()), "png": buf.getvalue()}
+    return {**out, "code": code, "placement": placement,
+            "params": {**params, "placement": placement,
+                       "canonical_move": [float(v) for v in offset]},
+            "geom_key": geometry_key(solid), "volume": float(solid.Volume()),
+            "png": buf.getvalue()}
+
+
+def tight_bounds(shape) -> tuple[np.ndarray, np.ndarray]:
+    """The exact axis-aligned box of an OCC shape: extrema of its curves and surfaces, with
+    no tolerance margin and never from a triangulation (cadquery's BoundingBox uses one when
+    the shape has been tessellated)."""
+    from OCP.Bnd import Bnd_Box
+    from OCP.BRepBndLib import BRepBndLib
+
+    box = Bnd_Box()
+    BRepBndLib.AddOptimal_s(shape.wrapped, box, False, False)
+    v = box.Get()
+    return np.array(v[:3], dtype=np.float64), np.array(v[3:], dtype=np.float64)
+
+
+def depth_of(lo, hi) -> float:
+    """D . c (unnormalised: x - y + z) of the centre c of the box [lo, hi]."""
+    c = (np.asarray(lo, dtype=np.float64) + np.asarray(hi, dtype=np.float64)) / 2
+    return float(c @ np.asarray(VIEW_AXIS))
+
+
+def canonical_offset(lo, hi) -> tuple[np.ndarray, str]:
+    """The move that puts the box [lo, hi] on the plane D . c = 0, inside the +-EXTENT cube.
+
+    "depth": the move along D alone (no pixel changes). When that leaves the cube (a part
+    that is large along an axis and off-centre in the view; 90% of the 1.5-wide parts), the
+    centre goes to the nearest point of the plane that keeps the box inside ("screen"): the
+    part also slides across the image, but is not dropped, so the size mix stays v1's.
+    Raises ValueError for a box that fits the cube nowhere."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    a = np.asarray(VIEW_AXIS)
+    c, half = (lo + hi) / 2, (hi - lo) / 2
+    if (half > EXTENT + 1e-6).any():
+        raise ValueError(f"box sides {(2 * half).tolist()} exceed the cube")
+    room = np.maximum(EXTENT - half, 0.0)          # allowed |centre| per axis
+    along = c - (c @ a / 3.0) * a
+    if (np.abs(along) <= room).all():
+        return along - c, "depth"
+    # Euclidean projection onto {|x_i| <= room_i, a . x = 0}: x(mu) = clip(c - mu a), with
+    # a . x(mu) decreasing in mu; bisect for the sign change, then solve mu on the free axes.
+    def x_of(mu):
+        return np.clip(c - mu * a, -room, room)
+
+    lo_mu, hi_mu = -10.0, 10.0
+    for _ in range(200):
+        mid = (lo_mu + hi_mu) / 2
+        lo_mu, hi_mu = (mid, hi_mu) if x_of(mid) @ a > 0 else (lo_mu, mid)
+    x = x_of((lo_mu + hi_mu) / 2)
+    free = np.abs(x) < room - 1e-12
+    if free.any():  # exact on the free axes: sum_bound a x + sum_free a (c - mu a) = 0
+        mu = (x[~free] @ a[~free] + c[free] @ a[free]) / free.sum()
+        x[free] = c[free] - mu * a[free]
+    return x - c, "screen"
+
+
+def canonical_move(shape) -> tuple[np.ndarray, str]:
+    """`canonical_offset` of the exact box of an OCC shape."""
+    return canonical_offset(*tight_bounds(shape))
 
 
 def _execute_trusted(code: str):
@@ -146,19 +226,20 @@ def _reject_reason(solid) -> str | None:
         return "invalid"
     if solid.Volume() < MIN_VOLUME:
         return "tiny_volume"
-    bb = solid.BoundingBox()
-    if min(bb.xlen, bb.ylen, bb.zlen) < MIN_SIDE:
+    lo, hi = tight_bounds(solid)
+    if (hi - lo).min() < MIN_SIDE:
         return "thin"
-    if max(abs(bb.xmin), abs(bb.xmax), abs(bb.ymin), abs(bb.ymax), abs(bb.zmin),
-           abs(bb.zmax)) > EXTENT + 1e-6:
+    if max(np.abs(lo).max(), np.abs(hi).max()) > EXTENT + 1e-6:
         return "outside_cube"
+    if abs(depth_of(lo, hi)) > CONVENTION_TOL:  # never seen; a guard on the v2 invariant
+        return "off_convention"
     return None
 
 
 def geometry_key(solid) -> str:
     """Rounded volume, area and bounding box: equal for the same solid in the same place."""
-    bb = solid.BoundingBox()
-    vals = [solid.Volume(), solid.Area(), bb.xmin, bb.ymin, bb.zmin, bb.xmax, bb.ymax, bb.zmax]
+    lo, hi = tight_bounds(solid)
+    vals = [solid.Volume(), solid.Area(), *lo, *hi]
     return "|".join(f"{v:.4f}" for v in vals).replace("-0.0000", "0.0000")
 
 
@@ -180,8 +261,8 @@ def build_split(split: str, spec: SynthSpec = SynthSpec(), n_jobs: int = 2,
     if target < 1:
         raise InputError(f"synth {split} size must be >= 1, got {target}")
     t0 = time.perf_counter()
-    kept, rejected = _generate(split, spec, target, excluded, n_jobs, progress)
-    _write_split(out, split, spec, kept, rejected, time.perf_counter() - t0)
+    kept, rejected, placements = _generate(split, spec, target, excluded, n_jobs, progress)
+    _write_split(out, split, spec, kept, rejected, placements, time.perf_counter() - t0)
     return out
 
 
@@ -193,6 +274,7 @@ def _generate(split, spec, target, excluded, n_jobs, progress):
     seen = set(excluded)
     kept: list[dict] = []
     rejected: dict[str, int] = {}
+    placements: dict[str, int] = {}   # kept parts moved along D only / also across the image
     bar = tqdm(total=target, desc=f"synth {split}", unit="sample", file=sys.stderr,
                disable=not progress)
     with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
@@ -219,13 +301,14 @@ def _generate(split, spec, target, excluded, n_jobs, progress):
                     else:
                         seen.add(r["geom_key"])
                         kept.append(r)
+                        placements[r["placement"]] = placements.get(r["placement"], 0) + 1
                         bar.update(1)
     bar.close()
-    return kept, rejected
+    return kept, rejected, placements
 
 
 def _write_split(out: Path, split: str, spec: SynthSpec, kept: list[dict],
-                 rejected: dict, seconds: float) -> None:
+                 rejected: dict, placements: dict, seconds: float) -> None:
     tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -240,7 +323,8 @@ def _write_split(out: Path, split: str, spec: SynthSpec, kept: list[dict],
                                 sort_keys=True))
     (tmp / "samples.jsonl").write_text("\n".join(lines) + "\n")
     manifest = {"dataset": "synth", "version": VERSION, "split": split, "spec": asdict(spec),
-                "n_samples": len(kept), "rejected": rejected, "build_seconds": round(seconds, 1),
+                "n_samples": len(kept), "rejected": rejected, "placement": placements,
+                "build_seconds": round(seconds, 1),
                 "last_candidate_index": kept[-1]["index"] if kept else None}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     try:
