@@ -29,7 +29,10 @@ from cadbench.config import ExecConfig
 from cadbench.execute import Sandbox
 from cadbench.execute.child import evaluate
 
-DATA = Path("/work/shared/data/gencad_subset50.jsonl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared-data helper
+from shared_data import GENCAD_SUBSET50  # noqa: E402
+
+DATA = GENCAD_SUBSET50
 
 NAIVE_DRIVER = (
     "import sys\n"

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from shared_data import GENCAD_SUBSET50
 
-DATA = Path("/work/shared/data/gencad_subset50.jsonl")
+DATA = GENCAD_SUBSET50
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20261129
 

@@ -7,11 +7,11 @@ compares with the same inputs scored by loky workers."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from shared_data import GENCAD_SUBSET50
 
-DATA = Path("/work/shared/data/gencad_subset50.jsonl")
+DATA = GENCAD_SUBSET50
 
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"{DATA} not available")
 distributed = pytest.importorskip("dask.distributed")

@@ -1,14 +1,14 @@
 """Program IR: round trips, the real GenCAD-Code idiom, clear parse errors."""
 
 import json
-from pathlib import Path
 
 import pytest
+from shared_data import GENCAD_SUBSET50
 
 from cadbench.program import (Arc, Body, CircleLoop, Line, PathLoop, Plane, Program,
                               ProgramParseError, from_code, snap)
 
-SHARED = Path("/work/shared/data/gencad_subset50.jsonl")
+SHARED = GENCAD_SUBSET50
 
 
 def _real_programs() -> list[str]:

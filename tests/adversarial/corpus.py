@@ -22,8 +22,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared_data import GENCAD_SUBSET50
+
 PROGRAMS_DIR = Path(__file__).parent / "programs"
-DATA_PATH = Path("/work/shared/data/gencad_subset50.jsonl")
+DATA_PATH = GENCAD_SUBSET50
 COMM_PREFIX = "cbadv"
 
 # PR_SET_NAME (15): the process's comm becomes "cbadv<marker>", inherited by forked children.

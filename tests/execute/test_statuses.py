@@ -8,12 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
+from shared_data import GENCAD_SUBSET50
 
 from cadbench.config import ExecConfig
 from cadbench.execute import ExecResult, Sandbox
 from cadbench.execute import status as S
 
-GENCAD = Path("/work/shared/data/gencad_subset50.jsonl")
+GENCAD = GENCAD_SUBSET50
 BOX = "import cadquery as cq\n{var} = cq.Workplane('XY').box(1, 2, 3)\n"
 
 
