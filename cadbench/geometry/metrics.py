@@ -50,7 +50,7 @@ GRID_PAD_CELLS = 2
 # Chamfer: each query point's exact distance is taken to the triangles of its
 # CHAMFER_CANDIDATES nearest points of a dense candidate cloud of the other surface
 # (CHAMFER_CLOUD_FACTOR x the query count, plus every triangle's centroid).
-CHAMFER_CANDIDATES = 8
+CHAMFER_CANDIDATES = 16
 CHAMFER_CLOUD_FACTOR = 16
 
 
@@ -132,14 +132,18 @@ def _symmetric_voxels(points: np.ndarray, faces: np.ndarray, half: np.ndarray, n
 
 
 def best_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> tuple[float, str]:
-    """Pose-invariant voxel IoU: cadbench.geometry.pose.best_iou when that module exists,
-    else the principal-axes search below (principal_axes_best_iou)."""
+    """Pose-invariant voxel IoU, (value, label): cadbench.geometry.pose.best_iou when that
+    module exists (its candidates include the unaligned pose, scored as `voxel_iou`), else
+    the principal-axes search below, floored by the unaligned `voxel_iou` ("unaligned")."""
     ref, pred = prepare_solid(ref, "reference"), prepare_solid(pred)
     try:
         from . import pose
     except ImportError:
-        return principal_axes_best_iou(ref, pred, n)
-    return pose.best_iou(ref, pred, n)
+        value, label = principal_axes_best_iou(ref, pred, n)
+        unaligned = voxel_iou(ref, pred, n)
+        return (unaligned, "unaligned") if unaligned > value else (float(value), label)
+    value, label = pose.best_iou(ref, pred, n)
+    return float(value), label
 
 
 def principal_axes_best_iou(ref: Solid, pred: Solid, n: int = 64) -> tuple[float, str]:
@@ -331,7 +335,7 @@ def _triangle_areas(t: np.ndarray) -> np.ndarray:
 
 def sample_surface(mesh: Mesh, count: int, seed: int,
                    with_faces: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """`count` points uniformly distributed over the surface area (seeded); with_faces: also
+    """`count` points distributed uniformly over the surface area (seeded); with_faces: also
     the index of the triangle each point lies on."""
     t = mesh.vertices[mesh.faces]
     area = _triangle_areas(t)
@@ -339,7 +343,11 @@ def sample_surface(mesh: Mesh, count: int, seed: int,
     if not (np.isfinite(total) and total > 0):
         raise MetricError(f"mesh surface area is {total:.3g}")
     rng = np.random.default_rng(seed)
-    face = rng.choice(len(t), size=count, p=area / total)
+    # Stratified by area: the i-th point falls in the i-th of `count` equal slices of the
+    # cumulative area (uniform overall, far less variance in per-region counts than i.i.d.).
+    cum = np.cumsum(area) / total
+    u = (np.arange(count) + rng.random(count)) / count
+    face = np.minimum(np.searchsorted(cum, u, side="right"), len(t) - 1)
     r1, r2 = rng.random(count), rng.random(count)
     s = np.sqrt(r1)
     u, v = 1.0 - s, s * (1.0 - r2)  # uniform barycentric coordinates
@@ -492,11 +500,8 @@ def compute_metrics(ref: Solid | Mesh, pred: Solid | Mesh,
     if cfg.compute_best:
         res = attempt("iou_best", lambda: best_iou(ref, pred, n))
         if res is not None:
-            value, label = res
-            if out["iou"] is not None and out["iou"] > value:
-                value, label = out["iou"], "unaligned"  # the unaligned pose is a candidate
-            out["iou_best"], out["iou_best_rotation"] = float(value), label
-        elif out["iou"] is not None:
+            out["iou_best"], out["iou_best_rotation"] = res
+        elif out["iou"] is not None:  # the search failed: the unaligned pose is a candidate
             out["iou_best"], out["iou_best_rotation"] = out["iou"], "unaligned"
     if cfg.compute_exact:
         out["iou_exact"] = attempt("iou_exact", lambda: exact_iou(ref, pred))
