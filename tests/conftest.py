@@ -19,8 +19,25 @@ os.environ.setdefault("CADBENCH_GENCAD50", str(GENCAD_SUBSET50))
 # Marked here rather than in each file so one list says what the fast lane leaves out
 # (`make test-fast`, `pytest -m "not slow"`). Chosen from `pytest --durations=0` on the 2-core
 # development machine: a file whose tests together take over ~5 s, or a single test over ~3 s.
-SLOW_FILES: frozenset[str] = frozenset()
-SLOW_TESTS: frozenset[str] = frozenset()   # node ids without parameters: "tests/x.py::test_y"
+SLOW_FILES = frozenset({
+    "tests/adversarial/test_corpus.py",          # the whole hostile corpus through the CLI
+    "tests/test_crash_safety.py",                # kill -9 and rerun (also marked in the file)
+    "tests/test_dask_backend.py",                # starts a local Dask cluster
+    "tests/test_score_e2e.py",                   # the score CLI on the 50 GenCAD programs
+    "tests/submissions/test_cli_run.py",         # cadbench run end to end
+    "tests/submissions/test_vit_gpt2_model.py",  # trains and generates with a small ViT+GPT-2
+})
+SLOW_TESTS = frozenset({   # node ids without parameters: "tests/x.py::test_y"
+    "tests/execute/test_isolation.py::test_hide_paths_makes_world_readable_data_invisible",
+    "tests/execute/test_statuses.py::test_setsid_detached_grandchild_is_killed",
+    "tests/execute/test_statuses.py::test_timeout_infinite_loop",
+    "tests/submissions/test_vit_gpt2_box.py::"
+    "test_the_box_regressor_trains_saves_loads_and_fits_outputs",
+    "tests/submissions/test_vit_gpt2_geometry.py::"
+    "test_training_with_the_head_runs_and_saves_only_the_model",
+    "tests/submissions/test_vit_gpt2_rerank.py::"
+    "test_refining_the_box_moves_a_misplaced_part_towards_the_image",
+})
 
 
 def _is_slow(nodeid: str) -> bool:
