@@ -6,17 +6,32 @@ import math
 
 import numpy as np
 import pytest
+from geometry_testmeshes import (
+    box,
+    chiral_tripod,
+    from_manifold,
+    plate_with_hole,
+    square_plate_four_holes,
+)
 
 from cadbench.config import MetricConfig
 from cadbench.geometry.align import mass_properties
 from cadbench.geometry.mesh import Mesh
-from cadbench.geometry.metrics import (METRIC_FUNCTIONS, METRIC_KEYS, _surface_lattice_points,
-                                       _surface_voxel_keys, chamfer_distance, compute_metrics,
-                                       exact_iou, point_triangle_distance, reference_grid,
-                                       sample_surface, surface_distance, voxel_iou)
+from cadbench.geometry.metrics import (
+    METRIC_FUNCTIONS,
+    METRIC_KEYS,
+    _surface_lattice_points,
+    _surface_voxel_keys,
+    chamfer_distance,
+    compute_metrics,
+    exact_iou,
+    point_triangle_distance,
+    reference_grid,
+    sample_surface,
+    surface_distance,
+    voxel_iou,
+)
 from cadbench.geometry.solid import Solid, is_empty, make_reference_solid, make_solid
-from geometry_testmeshes import (box, chiral_tripod, from_manifold, plate_with_hole,
-                                square_plate_four_holes)
 
 ALL = MetricConfig(compute_best=True, compute_exact=True, compute_mecagent=True,
                    compute_chamfer=True)
