@@ -51,6 +51,7 @@ BUILTIN_SUBMISSIONS: dict[str, str] = {
     "retrieval": "baselines.retrieval:RetrievalSubmission",
     "simple": "submissions.simple:SimpleSubmission",
     "vit_gpt2": "submissions.vit_gpt2:VitGpt2Submission",
+    "openai": "submissions.openai:OpenAISubmission",
 }
 
 

@@ -1,0 +1,119 @@
+"""The `openai` submission's options as one typed, frozen record, checked once.
+
+The API key is not an option: only the NAME of the environment variable that holds it is
+(`api_key_env`), so options, run folders, records and cache keys never carry the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cadbench.config import cadbench_home
+from cadbench.errors import InputError
+
+# GenCAD-Code's own instruction (the `text` field of every row of its evaluation set).
+DEFAULT_PROMPT = ("Generate the CADQuery code needed to create the CAD for the provided image. "
+                  "Just the code, no other words.")
+# cadbench reads the final solid from `solid` (ExecConfig.result_var): say so up front.
+DEFAULT_SYSTEM = ("You are an expert CAD engineer who writes CadQuery (Python) programs. "
+                  "Reply with one complete Python program that imports cadquery as cq and "
+                  "assigns the final solid to a variable named `solid`.")
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "base_url": "https://api.openai.com/v1",  # ends before /chat/completions
+    "model": "",                      # the endpoint's model name (required)
+    "api_key_env": "OPENAI_API_KEY",  # the variable's name; "" = send no key (local servers)
+    "prompt": DEFAULT_PROMPT,         # user text sent with the image; @FILE reads FILE
+    "system": DEFAULT_SYSTEM,         # system message; @FILE reads FILE; "" = none
+    "max_tokens": 1024,
+    "temperature": 0.0,               # 0 = deterministic request (no seed sent)
+    "top_p": 1.0,
+    "request_timeout_s": 120.0,
+    "max_retries": 4,                 # retries after the first try (429, 5xx, timeouts, ...)
+    "backoff_s": 1.0,                 # first retry delay; doubles each time, with jitter
+    "max_backoff_s": 60.0,            # no single wait longer than this (Retry-After included)
+    "concurrency": 4,                 # requests in flight at once
+    "cache_dir": "",                  # "" = cadbench_home()/responses; "none" = no cache
+    "batch_size": 16,                 # samples per generate call (predictions saved per batch)
+}
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    base_url: str
+    model: str
+    api_key_env: str
+    prompt: str
+    system: str
+    max_tokens: int
+    temperature: float
+    top_p: float
+    request_timeout_s: float
+    max_retries: int
+    backoff_s: float
+    max_backoff_s: float
+    concurrency: int
+    cache_dir: Path | None
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    def api_key(self) -> str | None:
+        """The key, read from the environment at request time (never stored on self)."""
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env, "").strip()
+        return key or None
+
+
+def settings_from(options: dict[str, Any]) -> OpenAISettings:
+    """Check the options; InputError names the bad one."""
+    def positive(name: str, value: float, allow_zero: bool = False) -> None:
+        if value < 0 or (value == 0 and not allow_zero):
+            raise InputError(f"openai: option {name}={value!r} must be "
+                             f"{'>= 0' if allow_zero else '> 0'}")
+
+    base_url = str(options["base_url"]).strip()
+    if not base_url.startswith(("http://", "https://")):
+        raise InputError(f"openai: base_url={base_url!r} must start with http:// or https://")
+    if base_url.rstrip("/").endswith("/chat/completions"):
+        raise InputError(f"openai: base_url={base_url!r} should stop before /chat/completions "
+                         f"(e.g. http://localhost:8000/v1)")
+    model = str(options["model"]).strip()
+    if not model:
+        raise InputError("openai: no model given: pass --opt model=NAME (the name the "
+                         "endpoint serves, e.g. gpt-4o, qwen2.5-vl-7b-instruct)")
+    for name in ("max_tokens", "concurrency", "request_timeout_s"):
+        positive(name, options[name])
+    for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature"):
+        positive(name, options[name], allow_zero=True)
+    if not 0 < float(options["top_p"]) <= 1:
+        raise InputError(f"openai: top_p={options['top_p']!r} must be in (0, 1]")
+    cache = str(options["cache_dir"]).strip()
+    cache_dir = (None if cache.lower() == "none" else
+                 Path(cache).expanduser() if cache else cadbench_home() / "responses")
+    return OpenAISettings(
+        base_url=base_url.rstrip("/"), model=model, api_key_env=str(options["api_key_env"]),
+        prompt=_text("prompt", str(options["prompt"])),
+        system=_text("system", str(options["system"])),
+        max_tokens=int(options["max_tokens"]), temperature=float(options["temperature"]),
+        top_p=float(options["top_p"]), request_timeout_s=float(options["request_timeout_s"]),
+        max_retries=int(options["max_retries"]), backoff_s=float(options["backoff_s"]),
+        max_backoff_s=float(options["max_backoff_s"]), concurrency=int(options["concurrency"]),
+        cache_dir=cache_dir)
+
+
+def _text(name: str, value: str) -> str:
+    """An option's text, or the content of the file it names as `@path`."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:]).expanduser()
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise InputError(f"openai: option {name}={value!r}: cannot read {path} "
+                         f"({e.strerror or e})") from None
