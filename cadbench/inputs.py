@@ -66,9 +66,11 @@ def _references_from_dataset(spec: str) -> list[Reference]:
     return [Reference(i, code) for i, code in dataset_references(spec)]
 
 
-def load_predictions(path: str | Path) -> list[Prediction]:
+def load_predictions(path: str | Path, allow_empty: bool = False) -> list[Prediction]:
     """Rows {"id", "code"[, "candidate"]}; without "candidate", rows of one id are numbered
-    in file order. Empty code is kept: it scores as a failure, not a crash."""
+    in file order. Empty code is kept: it scores as a failure, not a crash. A file with no
+    prediction at all is an error (a wrong path or a generation that wrote nothing would
+    otherwise score as a model that failed everything) unless `allow_empty`."""
     path = Path(path)
     preds: list[Prediction] = []
     next_index: dict[str, int] = {}
@@ -89,4 +91,6 @@ def load_predictions(path: str | Path) -> list[Prediction]:
         used[(pid, cand)] = lineno
         next_index[pid] = max(next_index.get(pid, 0), cand + 1)
         preds.append(Prediction(pid, code, cand))
+    if not preds and not allow_empty:
+        raise InputError(f"{path}: no predictions in file (expected JSONL rows {{id, code}})")
     return preds

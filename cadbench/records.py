@@ -131,27 +131,75 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# A line longer than this is refused before it is decoded (a predictions file is user input:
+# one 10 GB line must not take the harness's memory). Programs are kilobytes.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+# A line longer than this is refused before it is decoded (a predictions file is user input:
+# one 10 GB line must not take the harness's memory). Programs are kilobytes.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+# A line longer than this is refused before it is decoded (a predictions file is user input:
+# one 10 GB line must not take the harness's memory). Programs are kilobytes.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
 def read_jsonl(path: str | Path, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, object). A malformed line raises RecordError naming file and line.
+    """Yield (line_number, object). A malformed line raises RecordError naming file and line:
+    not UTF-8, not JSON, nested too deep to parse, over MAX_LINE_BYTES, or not an object.
 
     With tolerate_torn_tail, a malformed *last* line (a write cut short by a kill) is skipped.
     """
     path = Path(path)
     if not path.exists():
         raise RecordError(f"{path}: no such file")
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if tolerate_torn_tail and i == len(lines):
-                return
-            raise RecordError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise RecordError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
-        yield i, obj
+    if path.is_dir():
+        raise RecordError(f"{path}: a folder, not a JSONL file")
+    with open(path, "rb") as fh:
+        lineno, raw = 0, _read_line(fh)
+        while raw:
+            lineno += 1
+            following = _read_line(fh) if len(raw) <= MAX_LINE_BYTES else b""
+            is_last = not following
+            try:
+                obj = _parse_line(raw, path, lineno)
+            except RecordError:
+                if tolerate_torn_tail and is_last and not raw.endswith(b"\n"):
+                    return
+                raise
+            if obj is not None:
+                yield lineno, obj
+            raw = following
+
+
+def _read_line(fh) -> bytes:
+    # Reads at most one byte past the cap, so an endless line is never held in memory.
+    return fh.readline(MAX_LINE_BYTES + 1)
+
+
+def _parse_line(raw: bytes, path: Path, lineno: int) -> dict | None:
+    """One JSONL line -> its object (None for a blank line), or a RecordError naming it."""
+    where = f"{path}:{lineno}"
+    if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+        raise RecordError(f"{where}: line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB; "
+                          f"each line must be one JSON object")
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{where}: not valid UTF-8 (byte {e.start} of the line)") from None
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except RecursionError:
+        raise RecordError(f"{where}: JSON nested too deeply to read") from None
+    except ValueError as e:  # JSONDecodeError, and ints over Python's digit limit
+        raise RecordError(f"{where}: not valid JSON ({getattr(e, 'msg', e)})") from None
+    if not isinstance(obj, dict):
+        raise RecordError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 class JsonlAppender:

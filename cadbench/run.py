@@ -2,27 +2,36 @@
 
 The run folder holds everything a run made, so an interrupted run resumes where it stopped:
 
+    .lock               held while a command writes here (one writer per folder)
     run.json            the settings the folder was made with (a resume must match them)
     checkpoint/         a submission fitted on the fly (no committed checkpoint existed)
     predictions.jsonl   {id, candidate, code} rows, appended batch by batch
     timing.json         generation time accumulated over resumed invocations
     results.jsonl       scored candidates (scoring resumes from it)
     summary.json        the scoring record; record.json: the run record
+
+Submissions get `TaskInput`s (id, image, allow-listed meta), never a `Sample`, unless they
+are oracles. Each sample's candidates are seeded from the run seed and the sample id alone
+(`Sampling.seed_for`), so an interrupted and resumed run, another batch size or worker
+count give the same predictions. The folder is private (0700, files 0600).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import CadbenchError, InputError
-from .records import JsonlAppender, RunRecord, atomic_write_text, read_jsonl
-from .submissions import Submission, checkpoint_exists, get_submission
+from .records import JsonlAppender, RecordError, RunRecord, atomic_write_text, read_jsonl
+from .runlock import FILE_MODE, RunLock, make_private, make_private_dir, remove_if_empty
+from .submissions import (Sampling, Submission, checkpoint_exists, get_submission,
+                          parse_options)
 
 TRAIN_INFO_FILE = "train_info.json"   # written next to a checkpoint by `cadbench train`
 DEFAULT_BATCH_SIZE = 16
@@ -37,9 +46,15 @@ class RunSettings:
     split: str = "test"
     limit: int | None = None
     samples: int = 1                   # candidates per id (best-of-N / pass@k when > 1)
-    seed: int = 0
+    seed: int = 0                      # the run seed: sampling (per sample id) and bootstrap
     options: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None      # None: the submission's default checkpoint
+    temperature: float | None = None   # None: the submission's own default
+    top_p: float | None = None
+
+    def sampling(self) -> Sampling:
+        return Sampling(k=self.samples, temperature=self.temperature, top_p=self.top_p,
+                        seed=self.seed)
 
 
 @dataclass
@@ -67,13 +82,34 @@ def dataset_label(dataset: str) -> str:
     return p.stem if (p.suffix or "/" in dataset) else dataset
 
 
-def default_run_dir(s: RunSettings, model_name: str) -> Path:
+def default_run_dir(s: RunSettings, model_name: str,
+                    options: dict[str, Any] | None = None) -> Path:
+    """runs/<model>-<dataset>-<split>[-nN][-kK][-tT][-pP][-seedS][-<options>]: settings that
+    change the predictions change the folder, so a run with other settings never lands in
+    (and is never refused by) a folder made by another. `options`: the options given."""
     parts = [model_name, dataset_label(s.dataset), s.split]
     if s.limit:
         parts.append(f"n{s.limit}")
     if s.samples > 1:
         parts.append(f"k{s.samples}")
+    if s.temperature is not None:
+        parts.append(f"t{s.temperature:g}")
+    if s.top_p is not None:
+        parts.append(f"p{s.top_p:g}")
+    if s.seed:
+        parts.append(f"seed{s.seed}")
+    if options:
+        parts.append(options_label(options))
     return Path("runs") / "-".join(parts)
+
+
+def options_label(options: dict[str, Any]) -> str:
+    """`side=0.6_batch_size=2` when short and plain, else `opt-<8 hex>` of all of them."""
+    plain = "_".join(f"{k}={v}" for k, v in sorted(options.items()))
+    if len(plain) <= 40 and all(c.isalnum() or c in "._=-" for c in plain):
+        return plain
+    blob = json.dumps(options, sort_keys=True, default=str).encode()
+    return "opt-" + hashlib.sha256(blob).hexdigest()[:8]
 
 
 def default_record_path(dataset: str, split: str, model_name: str) -> Path:
@@ -168,14 +204,29 @@ def read_predictions(path: Path) -> dict[tuple[str, int], str]:
     return out
 
 
-def _blind(samples):
-    """Copies without the ground-truth program, so a submission cannot read the answer."""
-    return [replace(smp, code="") for smp in samples]
+def task_view(sub: Submission, samples) -> list:
+    """What the submission is handed: `TaskInput`s (id, image, allow-listed meta; see
+    datasets/base.py), or the full samples for an oracle (`uses_ground_truth`)."""
+    if sub.uses_ground_truth:
+        return list(samples)
+    from .datasets.base import TaskInput
+    return [TaskInput.of(smp) for smp in samples]
+
+
+def candidates_per_sample(sub: Submission, sampling: Sampling, warn: bool = True) -> int:
+    """K for a stochastic submission, 1 for a deterministic one (said once: K copies of one
+    program would fake best-of-K and pass@k)."""
+    if sub.stochastic:
+        return sampling.k
+    if warn and sampling.k > 1:
+        say(f"warning: {sub.name} is deterministic (it does not sample): --samples "
+            f"{sampling.k} gives 1 candidate per sample, not {sampling.k}")
+    if warn and (sampling.temperature is not None or sampling.top_p is not None):
+        say(f"warning: {sub.name} is deterministic: --temperature/--top-p have no effect")
+    return 1
 
 
 def _check_outputs(sub: Submission, batch, outputs, k: int) -> list[list[str]]:
-    if k == 1 and isinstance(outputs, list) and all(isinstance(o, str) for o in outputs):
-        outputs = [[o] for o in outputs]
     if not isinstance(outputs, list) or len(outputs) != len(batch):
         n = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
         raise CadbenchError(f"submission {sub.name!r} returned {n} outputs for a batch of "
@@ -188,10 +239,16 @@ def _check_outputs(sub: Submission, batch, outputs, k: int) -> list[list[str]]:
     return outputs
 
 
-def generate_predictions(sub: Submission, samples, k: int, seed: int, out_path: Path,
+def generate_predictions(sub: Submission, samples, sampling: Sampling, out_path: Path,
                          progress: bool = True) -> tuple[int, float]:
-    """Generate what `out_path` lacks, appending batch by batch; returns (n_new, seconds)."""
+    """Generate what `out_path` lacks, appending batch by batch; returns (n_new, seconds).
+
+    Every batch goes through `generate_many(task inputs, sampling)` with the run's own
+    Sampling: a submission seeds each sample from `sampling.seed_for(id, candidate)`, so
+    which samples share a batch (the batch size, what a resume left to do) changes nothing.
+    """
     from tqdm import tqdm
+    k = candidates_per_sample(sub, sampling, warn=False)
     done = read_predictions(out_path)
     todo = [smp for smp in samples if any((smp.id, c) not in done for c in range(k))]
     if len(todo) < len(samples):
@@ -202,22 +259,21 @@ def generate_predictions(sub: Submission, samples, k: int, seed: int, out_path: 
     elapsed = 0.0
     bar = tqdm(total=len(todo), desc=f"generate {sub.name}", unit="img", file=sys.stderr,
                disable=not progress)
-    with JsonlAppender(out_path) as out:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            given = batch if sub.uses_ground_truth else _blind(batch)
-            t0 = time.perf_counter()
-            if k == 1:
-                raw = sub.generate(given)
-            else:
-                raw = sub.generate_many(given, k, seed + start)
-            elapsed += time.perf_counter() - t0
-            for smp, cands in zip(batch, _check_outputs(sub, batch, raw, k)):
-                for c, code in enumerate(cands):
-                    if (smp.id, c) not in done:
-                        out.write(json.dumps({"id": smp.id, "candidate": c, "code": code}))
-            bar.update(len(batch))
-    bar.close()
+    try:
+        with JsonlAppender(out_path) as out:
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start:start + batch_size]
+                t0 = time.perf_counter()
+                raw = sub.generate_many(task_view(sub, batch), sampling)
+                elapsed += time.perf_counter() - t0
+                for smp, cands in zip(batch, _check_outputs(sub, batch, raw, k)):
+                    for c, code in enumerate(cands):
+                        if (smp.id, c) not in done:
+                            out.write(json.dumps({"id": smp.id, "candidate": c,
+                                                  "code": code}))
+                bar.update(len(batch))
+    finally:
+        bar.close()   # the bar's line ends before any message that follows
     return len(todo), elapsed
 
 
@@ -247,17 +303,37 @@ def checkpoint_fingerprint(ckpt: str | None) -> str | None:
 
 def _check_run_folder(run_dir: Path, mine: dict, write: bool) -> None:
     """A resumed run must have the settings (and checkpoint) the folder was made with, kept in
-    run.json, written once the submission has loaded, so a typo in an option does not lock the
-    folder."""
+    run.json, written once the submission has loaded. A difference names each setting, with
+    the folder's value and this run's."""
     path = run_dir / "run.json"
     if path.exists():
-        theirs = json.loads(path.read_text())
-        diff = sorted(k for k in mine if theirs.get(k) != mine[k])
+        try:
+            theirs = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: not valid JSON ({e}); delete the folder") from None
+        diff = _differences(theirs, mine)
         if diff:
-            raise InputError(f"{run_dir}: made by a run with other settings ({', '.join(diff)} "
-                             f"differ); pass another --out or delete the folder")
+            raise InputError(f"{run_dir}: made by a run with other settings: "
+                             f"{'; '.join(diff)}; pass another --out or delete the folder")
     elif write:
         atomic_write_text(path, json.dumps(mine, indent=2, sort_keys=True) + "\n")
+
+
+def _differences(theirs: dict, mine: dict) -> list[str]:
+    """'option side: 0.6 in the folder, 0.7 now' for each setting (or option) that differs."""
+    out = []
+    for key in sorted(mine):
+        if theirs.get(key) == mine[key]:
+            continue
+        if key == "options" and isinstance(theirs.get(key), dict):
+            a, b = theirs[key], mine[key]
+            for opt in sorted(set(a) | set(b)):
+                if a.get(opt) != b.get(opt):
+                    out.append(f"option {opt}: {a.get(opt)!r} in the folder, "
+                               f"{b.get(opt)!r} now")
+        elif key in theirs or key == "checkpoint_sha":
+            out.append(f"{key}: {theirs.get(key)!r} in the folder, {mine[key]!r} now")
+    return out
 
 
 def _update_timing(run_dir: Path, n_new: int, seconds: float) -> dict:
@@ -270,57 +346,93 @@ def _update_timing(run_dir: Path, n_new: int, seconds: float) -> dict:
     return t
 
 
+def _folder_settings(s: RunSettings, options: dict, k: int, stochastic: bool) -> dict:
+    """What decides the folder's predictions: the settings, with the options as parsed (so
+    `side=.6` and `side=0.6` agree) and the candidates actually generated."""
+    return {"model": s.model, "dataset": s.dataset, "split": s.split, "limit": s.limit,
+            "candidates": k, "seed": s.seed, "options": options, "checkpoint": s.checkpoint,
+            "temperature": s.temperature if stochastic else None,
+            "top_p": s.top_p if stochastic else None}
+
+
 def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | None = None,
               workers: int = 2, progress: bool = True, write_record: bool | None = None,
-              load_samples: Callable | None = None) -> RunRecord:
+              load_samples: Callable | None = None, exec_config=None, metric_config=None,
+              backend: str = "loky", scheduler: str | None = None) -> RunRecord:
     """Run a submission on a dataset split end to end and return its RunRecord.
 
-    `write_record`: write the record to `record_path` (default: the leaderboard's file);
-    None means "when the run covers the whole split" (a --limit run stays in its folder).
+    `write_record`: True writes the record to `record_path` (default: the leaderboard's file)
+    even for a --limit run; False keeps it in the run folder; None (the default) writes it
+    only when the run covers the whole split. An existing record is never replaced by a run
+    over part of the split, nor rewritten by a run that reproduces it (see `same_result`).
+    `exec_config`/`metric_config`: the sandbox limits and metric settings (ExecConfig,
+    MetricConfig); the result variable always comes from the submission.
     """
-    from .config import ExecConfig, ScoreConfig
+    cls = get_submission(s.model)
+    name = cls.name or cls.__name__
+    # Options are checked before any folder exists: an unknown one or a bad value is named.
+    given = {k: v for k, v in parse_options(cls, s.options).items() if k in s.options}
+    sampling = s.sampling()
+    run_dir = Path(run_dir) if run_dir else default_run_dir(s, name, given)
+    created = make_private_dir(run_dir)
+    try:
+        with RunLock(run_dir, f"cadbench run --model {s.model}"):
+            try:
+                return _run_locked(s, cls, name, sampling, run_dir, record_path, workers,
+                                   progress, write_record, load_samples, exec_config,
+                                   metric_config, backend, scheduler)
+            finally:
+                make_private(run_dir)
+    except BaseException:
+        remove_if_empty(created)   # a failed command leaves no empty run folder
+        raise
+
+
+def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress, write_record,
+                load_samples, exec_config, metric_config, backend, scheduler) -> RunRecord:
+    from .config import ExecConfig, MetricConfig, ScoreConfig
     from .provenance import content_hash
     from .scoring import score
 
-    cls = get_submission(s.model)
-    name = cls.name or cls.__name__
-    run_dir = Path(run_dir) if run_dir else default_run_dir(s, name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(run_dir, asdict(s), write=False)
+    options = parse_options(cls, s.options)
+    k = sampling.k if cls.stochastic else 1
+    _check_run_folder(run_dir, _folder_settings(s, options, k, cls.stochastic), write=False)
 
     if load_samples is None:
         from .datasets import load_dataset as load_samples
-    samples = load_samples(s.dataset, s.split)
-    if s.limit:
-        samples = samples[:s.limit]
+    all_samples = load_samples(s.dataset, s.split)
+    samples = all_samples[:s.limit] if s.limit else all_samples
     if not samples:
         raise InputError(f"dataset {s.dataset} split {s.split}: no samples")
+    whole_split = len(samples) == len(all_samples)
 
     loaded = load_submission(cls, s, run_dir)
     sub = loaded.submission
-    _check_run_folder(run_dir, {**asdict(s),
+    _check_run_folder(run_dir, {**_folder_settings(s, options, k, cls.stochastic),
                                 "checkpoint_sha": checkpoint_fingerprint(loaded.checkpoint)},
                       write=True)
-    say(f"{name}: {loaded.origin}; {len(samples)} samples x {s.samples} candidate(s); "
+    candidates_per_sample(sub, sampling)   # says once when K or temperature are not used
+    say(f"{name}: {loaded.origin}; {len(samples)} samples x {k} candidate(s); "
         f"run folder {run_dir}")
 
     pred_path = run_dir / "predictions.jsonl"
-    n_new, took = generate_predictions(sub, samples, s.samples, s.seed, pred_path, progress)
+    n_new, took = generate_predictions(sub, samples, sampling, pred_path, progress)
     timing = _update_timing(run_dir, n_new, took)
 
     ids = {smp.id for smp in samples}
     preds = read_predictions(pred_path)
     order = {smp.id: i for i, smp in enumerate(samples)}
-    keys = sorted((k for k in preds if k[0] in ids and k[1] < s.samples),
-                  key=lambda k: (order[k[0]], k[1]))
+    keys = sorted((key for key in preds if key[0] in ids and key[1] < k),
+                  key=lambda key: (order[key[0]], key[1]))
     references = [(smp.id, smp.code) for smp in samples]
-    predictions = [(i, preds[(i, c)]) for i, c in keys]
-    config = ScoreConfig(exec=ExecConfig(result_var=sub.result_var), workers=workers,
-                         seed=s.seed)
+    predictions = [(i, preds[(i, c)], c) for i, c in keys]
+    exec_config = replace(exec_config or ExecConfig(), result_var=sub.result_var)
+    config = ScoreConfig(exec=exec_config, metrics=metric_config or MetricConfig(),
+                         workers=workers, seed=s.seed)
     # Candidates must not see the data the references come from (the cache is always hidden).
     hide = [s.dataset] if Path(s.dataset).exists() else []
     outcome = score(references, predictions, run_dir, config, progress=progress, resume=True,
-                    hide_paths=hide)
+                    backend=backend, scheduler=scheduler, hide_paths=hide)
 
     infer = timing["inference_time_s"]
     n_gen = timing["n_generated"]
@@ -330,29 +442,107 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
         "loaded_from": loaded.origin,
         "checkpoint": _shown_path(loaded.checkpoint),
         "train_time_s": None if loaded.train_time_s is None else round(loaded.train_time_s, 3),
-        "train_info": {k: v for k, v in loaded.train_info.items()
-                       if k in ("dataset", "n_train", "epochs", "seed")},
+        "train_info": {key: v for key, v in loaded.train_info.items()
+                       if key in ("dataset", "n_train", "epochs", "seed")},
         "inference_time_s": round(infer, 3),
         "images_per_s": round(n_gen / infer, 2) if infer > 0 else None,
     })
     base = outcome.record
     provenance = dict(base.provenance)
     provenance["dataset_hash"] = content_hash(references)
+    run_config = {"limit": s.limit, "samples": s.samples, "seed": s.seed,
+                  "options": sub.options, "dataset_spec": s.dataset,
+                  "whole_split": whole_split, "split_size": len(all_samples),
+                  # what generate_many got, and the candidates it was asked for per sample
+                  "sampling": sampling.to_dict(), "candidates": k,
+                  "stochastic": bool(sub.stochastic)}
     record = replace(
         base, kind="run", model=name, dataset=dataset_label(s.dataset), split=s.split,
-        provenance=provenance, submission=meta,
-        config={**base.config, "run": {"limit": s.limit, "samples": s.samples,
-                                       "seed": s.seed, "options": sub.options,
-                                       "dataset_spec": s.dataset}})
+        provenance=provenance, submission=meta, config={**base.config, "run": run_config})
     record.save(run_dir / "record.json")
-    if write_record is None:
-        write_record = record_path is not None or not s.limit
-    if write_record:
-        target = Path(record_path) if record_path else default_record_path(s.dataset, s.split,
-                                                                            name)
-        record.save(target)
-        say(f"run record written to {target}")
-    else:
-        say(f"record kept in {run_dir / 'record.json'} only (a --limit or --no-record run; "
-            f"pass --record PATH to file it)")
+    file_record(record, s, name, run_dir, record_path, write_record, whole_split)
     return record
+
+
+def file_record(record: RunRecord, s: RunSettings, name: str, run_dir: Path,
+                record_path: Path | None, write_record: bool | None, whole_split: bool) -> None:
+    """Write the record where the leaderboard reads it, by the rules of `run_model`."""
+    kept = f"record kept in {run_dir / 'record.json'} only"
+    if write_record is False or (write_record is None and not whole_split
+                                 and record_path is None):
+        say(f"{kept} (a --limit or --no-record run; pass --record to file it)")
+        return
+    target = Path(record_path) if record_path else default_record_path(s.dataset, s.split, name)
+    old = _read_record(target)
+    if old is not None and not whole_split and (
+            old is _UNREADABLE or _whole_split(old) or old.n_references > record.n_references):
+        say(f"{kept}: {target} exists and a run over {record.n_references} of the split's "
+            f"samples never replaces it (run the whole split, or pass another --record PATH)")
+        return
+    if old is not None and same_result(old, record):
+        say(f"run record {target} unchanged: this run reproduces it")
+        return
+    record.save(target)
+    os.chmod(target, FILE_MODE)
+    say(f"run record written to {target}")
+
+
+_UNREADABLE: Any = object()   # stands for an existing record this cadbench cannot read
+
+
+def _read_record(path: Path) -> RunRecord | None:
+    """The record at `path`, or None when there is none; an unreadable one (another schema
+    version, torn) is replaced like any other."""
+    if not path.exists():
+        return None
+    try:
+        return RunRecord.load(path)
+    except (RecordError, TypeError, UnicodeDecodeError):
+        return _UNREADABLE
+
+
+def _whole_split(rec: RunRecord) -> bool:
+    """Whether a record covers its whole split (records from before `whole_split` was kept:
+    when no --limit was given)."""
+    run = rec.config.get("run") or {}
+    return bool(run["whole_split"]) if "whole_split" in run else run.get("limit") is None
+
+
+# Keys of `submission` that define the model (the rest is timing and counters).
+_SUBMISSION_KEYS = ("name", "class", "options", "num_parameters", "checkpoint", "stochastic")
+# Metric values may differ in the last written digit between two runs of the same
+# predictions (tessellation, summation order): far below any figure the tables show.
+METRIC_TOLERANCE = 1e-5
+
+
+def same_result(old: RunRecord, new: RunRecord) -> bool:
+    """Whether `new` reproduces `old`: same model, data, settings, predictions (by hash),
+    statuses and metrics (within METRIC_TOLERANCE). Timestamps, timings, machine and commit
+    are not compared: a record is not rewritten because the clock or the host changed."""
+    if old is _UNREADABLE:
+        return False
+    def settings(r: RunRecord) -> dict:   # the worker count changes no number
+        return {key: v for key, v in r.config.items() if key != "workers"}
+
+    same = (old.kind, old.model, old.dataset, old.split, old.n_references, old.n_predictions,
+            old.status_counts, settings(old)) == (
+            new.kind, new.model, new.dataset, new.split, new.n_references, new.n_predictions,
+            new.status_counts, settings(new))
+    hashes = sorted(key for key in {*old.provenance, *new.provenance}
+                    if key.endswith(("_hash", "_sha")))
+    same = same and all(old.provenance.get(key) == new.provenance.get(key) for key in hashes)
+    same = same and all(old.submission.get(key) == new.submission.get(key)
+                        for key in _SUBMISSION_KEYS)
+    return same and _close(old.metrics, new.metrics)
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[key], b[key]) for key in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) <= METRIC_TOLERANCE
+    return a == b

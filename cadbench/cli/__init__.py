@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print("cadbench: interrupted; results written so far are kept", file=sys.stderr)
+        # A progress bar leaves the cursor at the end of its line: end that line first.
+        print(("\n" if _bar_on_screen() else "") +
+              "cadbench: interrupted; results written so far are kept", file=sys.stderr)
         return 130
     except UserError as e:
         print(f"cadbench: error: {e}", file=sys.stderr)
@@ -52,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cadbench: error: {e}", file=sys.stderr)
             return 2
         raise
+
+
+def _bar_on_screen() -> bool:
+    """Whether a tqdm progress bar is still open (its line not ended). Bars closed on the
+    way out (by `finally`) have ended their line already."""
+    tqdm = sys.modules.get("tqdm")
+    bars = getattr(getattr(tqdm, "tqdm", None), "_instances", None) or ()
+    return any(not getattr(bar, "disable", True) for bar in list(bars))
 
 
 if __name__ == "__main__":

@@ -14,30 +14,54 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="dataset name or path (default: synth, the embedded benchmark)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="a submission option (repeatable), e.g. --opt batch_size=8")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="run: seeds each sample's sampling (with its id) and the bootstrap; "
+                        "train: the training seed (default 0)")
+
+
+RECORD_HELP = """\
+where the run record goes. Default: leaderboards/<dataset>/<split>/<model>.json, written only
+by a run over the whole split, and left as it is when this run reproduces it (same settings,
+predictions and metrics; timestamps and timings are not compared). --record [PATH]: file it
+even for a --limit run (an existing record is still only replaced by a whole-split run).
+--no-record: keep the record in the run folder only."""
 
 
 def register(subparsers) -> None:
+    from cadbench.cli.score import add_exec_and_metric_args
+
     p = subparsers.add_parser("run", help="run a submission on a dataset split and score it",
-                              description=__doc__)
+                              description=__doc__, epilog=RECORD_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(p)
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="only the first N samples (the record then stays in the run folder "
                         "unless --record is given)")
-    p.add_argument("--samples", type=int, default=1, metavar="K",
-                   help="candidates per image (K > 1 adds best-of-K and pass@k)")
-    p.add_argument("--workers", type=int, default=2, help="scoring processes")
+    g = p.add_argument_group("sampling", "These reach every submission as one Sampling(k,\n"
+                             "temperature, top_p, seed); each sample is seeded from --seed\n"
+                             "and its id alone, so resumes and batch sizes change nothing.")
+    g.add_argument("--samples", type=int, default=1, metavar="K",
+                   help="candidates per image (K > 1 adds best-of-K and pass@k); a "
+                        "deterministic submission generates 1 and says so")
+    g.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="sampling temperature (default: the submission's own)")
+    g.add_argument("--top-p", type=float, default=None, metavar="P",
+                   help="nucleus sampling mass in (0, 1] (default: the submission's own)")
     p.add_argument("--out", default=None, metavar="DIR",
-                   help="run folder (default runs/<model>-<dataset>-<split>[-nN][-kK]); "
-                        "re-running resumes it")
-    p.add_argument("--record", default=None, metavar="PATH",
-                   help="where to write the run record "
-                        "(default leaderboards/<dataset>/<split>/<model>.json)")
-    p.add_argument("--no-record", action="store_true", help="keep the record in the run folder")
+                   help="run folder (default runs/<model>-<dataset>-<split>[-nN][-kK]"
+                        "[-tT][-pP][-seedS][-<options>]); re-running resumes it; one "
+                        "command at a time")
+    rec = p.add_mutually_exclusive_group()
+    rec.add_argument("--record", nargs="?", const="", default=None, metavar="PATH",
+                     help="file the run record (at PATH, or the leaderboard's file), also "
+                          "for a --limit run; see below")
+    rec.add_argument("--no-record", action="store_true",
+                     help="keep the record in the run folder only")
     p.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="load this checkpoint instead of the submission's default")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_exec_and_metric_args(p, for_run=True)
     p.set_defaults(handler=handle)
 
 
@@ -45,6 +69,7 @@ def handle(args) -> int:
     from pathlib import Path
 
     from cadbench.cli import UserError
+    from cadbench.cli.score import score_config_from_args
     from cadbench.run import RunSettings, run_model
     from cadbench.submissions import parse_option_strings
 
@@ -52,15 +77,27 @@ def handle(args) -> int:
         raise UserError("--limit must be positive")
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
-    if args.workers < 1:
-        raise UserError("--workers must be at least 1")
+    if args.temperature is not None and not args.temperature >= 0:
+        raise UserError(f"--temperature {args.temperature:g}: must be >= 0")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p {args.top_p:g}: must be in (0, 1]")
+    config = score_config_from_args(args)
     settings = RunSettings(model=args.model, dataset=args.dataset, split=args.split,
                            limit=args.limit, samples=args.samples, seed=args.seed,
-                           options=parse_option_strings(args.opt), checkpoint=args.checkpoint)
+                           options=parse_option_strings(args.opt), checkpoint=args.checkpoint,
+                           temperature=args.temperature, top_p=args.top_p)
+    if args.no_record:
+        write_record = False
+    elif args.record is not None:
+        write_record = True
+    else:
+        write_record = None
     record = run_model(settings, run_dir=Path(args.out) if args.out else None,
                        record_path=Path(args.record) if args.record else None,
-                       workers=args.workers, progress=not args.no_progress,
-                       write_record=False if args.no_record else None)
+                       workers=config.workers, progress=not args.no_progress,
+                       write_record=write_record, exec_config=config.exec,
+                       metric_config=config.metrics, backend=args.backend,
+                       scheduler=args.scheduler)
     print(format_record_table(record))
     return 0
 

@@ -7,8 +7,9 @@ import os
 import sys
 
 
-def add_exec_and_metric_args(p: argparse.ArgumentParser) -> None:
-    """Flags shared by `score` and `run`: sandbox limits, metrics, workers."""
+def add_exec_and_metric_args(p: argparse.ArgumentParser, for_run: bool = False) -> None:
+    """Flags shared by `score` and `run`: sandbox limits, metrics, workers. `run` has its own
+    --seed (sampling and bootstrap) and takes the result variable from the submission."""
     from cadbench.config import ExecConfig, MetricConfig
     e, m = ExecConfig(), MetricConfig()
     g = p.add_argument_group("execution")
@@ -17,8 +18,9 @@ def add_exec_and_metric_args(p: argparse.ArgumentParser) -> None:
                    help=f"seconds per candidate (default {e.timeout_s:g})")
     g.add_argument("--memory-mb", type=int, default=e.memory_mb,
                    help=f"memory cap per candidate (default {e.memory_mb})")
-    g.add_argument("--result-var", default=e.result_var,
-                   help=f"variable holding the final solid (default {e.result_var!r})")
+    if not for_run:
+        g.add_argument("--result-var", default=e.result_var,
+                       help=f"variable holding the final solid (default {e.result_var!r})")
     g.add_argument("--backend", choices=("loky", "dask"), default="loky",
                    help="where workers run: local processes (loky) or a Dask cluster")
     g.add_argument("--scheduler", default=None,
@@ -30,16 +32,23 @@ def add_exec_and_metric_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-best", action="store_true", help="skip pose-invariant iou_best")
     g.add_argument("--mecagent", action="store_true",
                    help="also compute the Mecagent-compatible best_iou (not volumetric)")
-    g.add_argument("--seed", type=int, default=0, help="seed for bootstrap and sampling")
+    if not for_run:
+        g.add_argument("--seed", type=int, default=0, help="seed for bootstrap and sampling")
 
 
 def score_config_from_args(args):
+    from cadbench.cli import UserError
     from cadbench.config import ExecConfig, MetricConfig, ScoreConfig
     if args.workers < 1:
-        from cadbench.cli import UserError
         raise UserError("--workers must be at least 1")
+    if not args.timeout > 0:
+        raise UserError(f"--timeout {args.timeout:g}: must be positive")
+    if args.memory_mb < 1:
+        raise UserError(f"--memory-mb {args.memory_mb}: must be positive")
+    if args.voxel_resolution < 2:
+        raise UserError(f"--voxel-resolution {args.voxel_resolution}: must be at least 2")
     exec_cfg = ExecConfig(timeout_s=args.timeout, memory_mb=args.memory_mb,
-                          result_var=args.result_var)
+                          result_var=getattr(args, "result_var", ExecConfig().result_var))
     metric_cfg = MetricConfig(voxel_resolution=args.voxel_resolution,
                               compute_exact=not args.no_exact, compute_best=not args.no_best,
                               compute_mecagent=args.mecagent, seed=args.seed)
@@ -54,7 +63,9 @@ def register(sub) -> None:
                    help="references: JSONL {id, code} or GenCAD eval format "
                         "{question_id, ground_truth}, or a dataset spec NAME[:SPLIT]")
     p.add_argument("--predictions", required=True, help="predictions JSONL {id, code}")
-    p.add_argument("--out", required=True, help="run folder for results.jsonl and summary.json")
+    p.add_argument("--out", required=True, help="run folder for results.jsonl and summary.json "
+                   "(created private, 0700; one command at a time: a second one on the same "
+                   "folder stops at once)")
     p.add_argument("--no-resume", action="store_true",
                    help="score everything again instead of resuming from results.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,15 +79,26 @@ def register(sub) -> None:
 
 def handle(args) -> int:
     from cadbench.inputs import load_predictions, load_references
+    from cadbench.runlock import RunLock, make_private, make_private_dir, remove_if_empty
     from cadbench.scoring import format_summary_table, score
     config = score_config_from_args(args)
-    refs = load_references(args.references)
+    refs = load_references(args.references)    # both read before any folder is made
     preds = load_predictions(args.predictions)
-    outcome = score(refs, preds, args.out, config, progress=not args.quiet,
-                    resume=not args.no_resume, backend=args.backend, scheduler=args.scheduler,
-                    label={"dataset": str(args.references)},
-                    hide_paths=[p for p in (args.references, args.predictions, *args.hide)
-                                if os.path.exists(p)])
+    created = make_private_dir(args.out)
+    try:
+        with RunLock(args.out, "cadbench score"):
+            try:
+                outcome = score(refs, preds, args.out, config, progress=not args.quiet,
+                                resume=not args.no_resume, backend=args.backend,
+                                scheduler=args.scheduler,
+                                label={"dataset": str(args.references)},
+                                hide_paths=[p for p in (args.references, args.predictions,
+                                                        *args.hide) if os.path.exists(p)])
+            finally:
+                make_private(args.out)
+    except BaseException:
+        remove_if_empty(created)   # a failed command leaves no empty folder
+        raise
     print(format_summary_table(outcome.summary, outcome.status_counts))
     if outcome.missing_ids:
         print(f"\n{len(outcome.missing_ids)} reference(s) had no prediction (counted as "

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cadbench.errors import InputError
-from cadbench.submissions import Submission
+from cadbench.submissions import Sampling, Submission
 
 from . import weights
 
@@ -62,6 +62,7 @@ class VitGpt2Submission(Submission):
                    "and outputs are fitted onto it.")
     dependencies = ("torch", "transformers", "tokenizers")
     needs_training = True
+    stochastic = True          # generate_many samples --samples K candidates per image
     default_options: dict[str, Any] = {
         "size": "tiny",            # tiny | base (| micro: tests and smoke runs)
         "encoder": "",             # local folder or cached hub name; "" = size default; none
@@ -440,6 +441,9 @@ class VitGpt2Submission(Submission):
     def generate(self, samples):
         """Greedy decoding (or beam search); with `rerank=K`, K samples more per image and
         one is kept (`rerank_by`); every candidate is first fitted onto the regressor's box."""
+        return self._generate_one(samples, Sampling())
+
+    def _generate_one(self, samples, sampling: Sampling) -> list[str]:
         from .preprocess import resize_images
         images = resize_images(samples, self.image_spec.size) if samples else []
         if not len(images):
@@ -447,8 +451,7 @@ class VitGpt2Submission(Submission):
         pools = self._generate_texts(images, progress=False)
         k = int(self.options["rerank"])
         if k > 0:
-            sampled = self._generate_texts(images, progress=False, seed=0, sample=True,
-                                           num_return=k, beams=1)
+            sampled = self._sample_each(samples, images, sampling, k)
             pools = [first + more for first, more in zip(pools, sampled)]
         boxes = self._boxes(images) or [None] * len(pools)
         out = []
@@ -466,15 +469,28 @@ class VitGpt2Submission(Submission):
             out.append(code)
         return out
 
-    def generate_many(self, samples, k, seed):
-        """k candidates per image: k independent samples (temperature, top-p) from `seed`,
-        each fitted onto the regressor's box."""
-        if k == 1:
-            return [[c] for c in self.generate(samples)]
+    def _sample_each(self, samples, images, sampling: Sampling, n: int) -> list[list[str]]:
+        """n sampled programs per image, each image seeded from the run seed and its own id
+        alone (`sampling.seed_for`): the batch it shares, and what a resumed run has left to
+        do, change none of them. --temperature/--top-p override the options."""
+        kw: dict[str, Any] = {"sample": True, "num_return": n, "beams": 1}
+        if sampling.temperature is not None:
+            kw["temperature"] = float(sampling.temperature)
+        if sampling.top_p is not None:
+            kw["top_p"] = float(sampling.top_p)
+        return [self._generate_texts(images[i:i + 1], progress=False,
+                                     seed=sampling.seed_for(smp.id), **kw)[0]
+                for i, smp in enumerate(samples)]
+
+    def generate_many(self, samples, sampling: Sampling):
+        """sampling.k candidates per image: k independent samples (temperature, top-p), each
+        image seeded by `sampling.seed_for(id)`, each fitted onto the regressor's box; k = 1
+        is `generate` (greedy + rerank) with the rerank samples seeded the same way."""
+        if sampling.k == 1:
+            return [[c] for c in self._generate_one(samples, sampling)]
         from .preprocess import resize_images
         images = resize_images(samples, self.image_spec.size)
-        texts = self._generate_texts(images, progress=False, seed=seed, sample=True,
-                                     num_return=k, beams=1)
+        texts = self._sample_each(samples, images, sampling, sampling.k)
         boxes = self._boxes(images) or [None] * len(texts)
         return [[self._fit(c, box)[0] for c in codes] for codes, box in zip(texts, boxes)]
 

@@ -30,11 +30,11 @@ SUBMISSION = textwrap.dedent('''
 
 
     class Peeker(Submission):
-        """Tries to read the answer: `cadbench run` must hand it a blank `code`."""
+        """Tries to read the answer: `cadbench run` hands it no `code` at all."""
         name = "tmp_peeker"
 
         def generate(self, samples):
-            return [s.code for s in samples]
+            return [getattr(s, "code", "") for s in samples]
 ''')
 
 
@@ -96,7 +96,8 @@ def test_run_end_to_end_and_resume(setup, capsys):
 
     # Other settings on the same folder are refused, with a clear message.
     assert run_cli(*[a if a != "side=0.6" else "side=0.7" for a in args]) == 2
-    assert "made by a run with other settings (options differ)" in capsys.readouterr().err
+    assert ("made by a run with other settings: option side: 0.6 in the folder, 0.7 now"
+            in capsys.readouterr().err)
 
 
 def test_run_hides_the_ground_truth_from_submissions(setup, capsys):
@@ -120,15 +121,18 @@ def test_bad_model_and_option_give_one_line_errors(setup, capsys):
     assert "has no option colour" in capsys.readouterr().err
 
 
-def test_several_candidates_per_image(setup, capsys):
+def test_a_deterministic_submission_asked_for_k_gives_one_candidate(setup, capsys):
     tmp, data, module = setup
     assert run_cli("--model", f"{module}:Boxes", "--dataset", str(data), "--limit", "2",
                    "--samples", "2", "--out", str(tmp / "k2"), "--record",
                    str(tmp / "k2.json")) == 0
     rows = [json.loads(line) for line in (tmp / "k2" / "predictions.jsonl").read_text()
             .splitlines()]
-    assert sorted((r["id"], r["candidate"]) for r in rows) == [
-        ("p1", 0), ("p1", 1), ("p2", 0), ("p2", 1)]
+    assert sorted((r["id"], r["candidate"]) for r in rows) == [("p1", 0), ("p2", 0)]
+    err = capsys.readouterr().err
+    assert err.count("is deterministic (it does not sample): --samples 2 gives 1 candidate") == 1
     rec = json.loads((tmp / "k2.json").read_text())
-    assert rec["metrics"]["candidates_per_id"] == 2 and rec["metrics"]["pass@1"] == 1.0
-    assert "pass@1" in capsys.readouterr().out
+    assert rec["metrics"].get("candidates_per_id", 1) == 1
+    assert rec["config"]["run"]["candidates"] == 1
+    assert rec["config"]["run"]["sampling"] == {"k": 2, "temperature": None, "top_p": None,
+                                               "seed": 0}

@@ -147,7 +147,9 @@ def test_defaults_of_the_base_class():
         def generate(self, samples):
             return [f"p{s}" for s in samples]
     sub = Det()
-    assert sub.generate_many([1, 2], k=3, seed=0) == [["p1"] * 3, ["p2"] * 3]
+    # deterministic: one candidate each whatever K (K copies would fake best-of-K)
+    assert sub.generate_many([1, 2], subs.Sampling(k=3, seed=0)) == [["p1"], ["p2"]]
+    assert not sub.stochastic and sub.metadata()["stochastic"] is False
     assert sub.num_parameters() == 0 and sub.default_checkpoint() is None
     meta = sub.metadata()
     assert meta["name"] == "det_for_test" and meta["result_var"] == "solid"

@@ -14,6 +14,7 @@ pytest.importorskip("tokenizers")
 
 from cadbench.datasets.base import Sample  # noqa: E402
 from cadbench.errors import InputError  # noqa: E402
+from cadbench.submissions import Sampling  # noqa: E402
 from cadbench.program import Body, CircleLoop, Line, PathLoop, Plane, Program  # noqa: E402
 from submissions.vit_gpt2 import VitGpt2Submission, weights  # noqa: E402
 
@@ -131,9 +132,9 @@ def test_train_save_load_generate(tmp_path):
     back = VitGpt2Submission.load(tmp_path / "ckpt", batch_size=2)
     assert back.generate(test) == before
     assert back.num_parameters() == sub.num_parameters() > 0
-    many = back.generate_many(test, k=3, seed=1)
+    many = back.generate_many(test, Sampling(k=3, seed=1))
     assert len(many) == 3 and all(len(c) == 3 for c in many)
-    assert back.generate_many(test, k=3, seed=1) == many  # seeded
+    assert back.generate_many(test, Sampling(k=3, seed=1)) == many  # seeded
     with pytest.raises(InputError, match="checkpoint has size="):
         VitGpt2Submission.load(tmp_path / "ckpt", size="tiny")
     meta = back.metadata()
