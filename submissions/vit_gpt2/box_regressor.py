@@ -9,10 +9,11 @@ What one view shows: the synth images are orthographic renders along one directi
 renderer's `iso` view). Sliding a part along that direction changes no pixel, so a box has
 only five observable numbers: its three side lengths and its centre's two screen
 coordinates (right, up). The regressor predicts those five. The sixth, the centre's depth
-along the view, is set by a rule: the middle of the range of depths that keep the box
-inside the cube holding every training part (synth places parts uniformly inside it, so the
-middle is the mean of where the part can be). The frame is not learned from images:
-`ViewFrame` records the view and the cube, measured on the training programs.
+along the view, is synth v2's convention (docs/datasets.md): every part's box centre c lies
+on the plane D . c = 0 through the origin, D the view direction, so the depth is 0. (v1
+placed parts at random depths; the rule was then the middle of the depths that keep the box
+in the cube, and even the true programs scored IoU 0.646 that way.) The frame is not learned
+from images: `ViewFrame` records the view and the cube, measured on the training programs.
 
 The ViT is the trained encoder's architecture, initialised from its weights (it already
 tells parts apart), with an MLP over all its patch tokens (no pooling: where the part is
@@ -42,7 +43,8 @@ MIN_SIDE = 0.01                # a predicted side is at least this long
 
 @dataclass(frozen=True)
 class ViewFrame:
-    """The camera direction of the training images and the cube the parts lie in."""
+    """The camera direction of the training images and the cube the parts lie in (`extent`:
+    v1's depth rule needed it; kept so checkpoints read and write the same)."""
     view: tuple[float, float, float]
     extent: float
 
@@ -58,21 +60,12 @@ class ViewFrame:
                               axis=1).astype(np.float32)
 
     def box(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The box of five observables; its depth is the middle of the feasible range."""
+        """The box of five observables, its centre at depth 0 along the view (synth v2's
+        convention: D . c = 0). Screen right and up are orthogonal to D, so the centre is
+        their combination alone; no retraining: the observables are unchanged."""
         b = self.basis()
         half = np.maximum(np.asarray(obs[:3], dtype=np.float64), MIN_SIDE) / 2
-        centre = obs[3] * b[0] + obs[4] * b[1]
-        toward = b[2]
-        lo_t, hi_t = -math.inf, math.inf
-        for i in range(3):
-            if abs(toward[i]) < 1e-9:
-                continue
-            a = (-self.extent + half[i] - centre[i]) / toward[i]
-            c = (self.extent - half[i] - centre[i]) / toward[i]
-            lo_t, hi_t = max(lo_t, min(a, c)), min(hi_t, max(a, c))
-        # An empty range (a box too big for the cube) still gets the compromise in between.
-        t = 0.0 if not (math.isfinite(lo_t) and math.isfinite(hi_t)) else (lo_t + hi_t) / 2
-        centre = centre + t * toward
+        centre = float(obs[3]) * b[0] + float(obs[4]) * b[1]
         return centre - half, centre + half
 
     def to_dict(self) -> dict:

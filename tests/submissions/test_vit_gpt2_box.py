@@ -1,5 +1,5 @@
 """vit_gpt2's box stage: fitting a program onto a box (box_fit.py), the five observables of a
-box in one orthographic view and the depth rule (box_regressor.ViewFrame), and the box
+box in one orthographic view and the depth rule, synth v2's convention (box_regressor.ViewFrame), and the box
 regressor trained after the decoder, saved with the checkpoint and used at generation."""
 
 import math
@@ -57,25 +57,33 @@ def test_scales_are_clamped_and_an_unreadable_program_is_not_fitted():
                     (0, 0, 0), (1, 1, 1)) is None
 
 
-def test_a_box_comes_back_from_its_observables_at_the_middle_depth():
+def test_a_box_comes_back_from_its_observables_at_the_canonical_depth():
+    """synth v2 places every part's box centre c on D . c = 0: a box there comes back
+    exactly from its five observables; any other box comes back moved along the view only,
+    onto that plane."""
     pytest.importorskip("torch")
     from submissions.vit_gpt2.box_regressor import ViewFrame, frame_for
     frame = ViewFrame(view=ISO, extent=0.75)
+    d = np.array(ISO)
     lo, hi = np.array([[-0.7, 0.1, -0.2]]), np.array([[-0.3, 0.5, 0.4]])
     obs = frame.observables(lo, hi)[0]
     assert obs[:3] == pytest.approx([0.4, 0.4, 0.6])
     lo2, hi2 = frame.box(obs)
     assert (hi2 - lo2) == pytest.approx(hi[0] - lo[0])
     shift = (lo2 + hi2) / 2 - (lo[0] + hi[0]) / 2
-    assert np.cross(shift, ISO) == pytest.approx([0, 0, 0], abs=1e-6)  # moved along the view only
-    # in the cube, with as much room towards the camera as away from it
-    assert (lo2 >= -0.75 - 1e-6).all() and (hi2 <= 0.75 + 1e-6).all()
-    d = np.array(ISO)
-    room = [min(((0.75 - hi2) / np.maximum(d, 1e-12))[d > 0].min(),
-                ((lo2 + 0.75) / np.maximum(-d, 1e-12))[d < 0].min()),
-            min(((lo2 + 0.75) / np.maximum(d, 1e-12))[d > 0].min(),
-                ((0.75 - hi2) / np.maximum(-d, 1e-12))[d < 0].min())]
-    assert room[0] == pytest.approx(room[1], abs=1e-6)
+    assert np.cross(shift, d) == pytest.approx([0, 0, 0], abs=1e-6)  # moved along the view only
+    assert ((lo2 + hi2) / 2) @ d == pytest.approx(0, abs=1e-6)  # onto the plane D . c = 0
+    # a box already on the plane (as every synth v2 ground truth is) comes back unchanged
+    on_lo, on_hi = lo[0] + shift, hi[0] + shift
+    back_lo, back_hi = frame.box(frame.observables(on_lo[None], on_hi[None])[0])
+    assert back_lo == pytest.approx(on_lo, abs=1e-6) and back_hi == pytest.approx(on_hi, abs=1e-6)
+    # the rule is not v1's middle of the feasible depths: this box had more room towards
+    # the camera than away from it, and the convention does not balance the two
+    room_towards = min(((0.75 - hi2) / np.maximum(d, 1e-12))[d > 0].min(),
+                       ((lo2 + 0.75) / np.maximum(-d, 1e-12))[d < 0].min())
+    room_away = min(((lo2 + 0.75) / np.maximum(d, 1e-12))[d > 0].min(),
+                    ((0.75 - hi2) / np.maximum(-d, 1e-12))[d < 0].min())
+    assert abs(room_towards - room_away) > 0.05
     # the frame of a training set: the iso view and the smallest 1/128 cube holding its boxes
     f = frame_for(np.array([[-0.745, 0, 0]]), np.array([[0.2, 0.7, 0.1]]))
     assert f.extent == 0.75 and f.view == pytest.approx(ISO)
