@@ -1,6 +1,7 @@
 """vit_gpt2's box stage: fitting a program onto a box (box_fit.py), the five observables of a
-box in one orthographic view and the depth rule, synth v2's convention (box_regressor.ViewFrame), and the box
-regressor trained after the decoder, saved with the checkpoint and used at generation."""
+box in one orthographic view and the depth rule, synth v2's convention
+(box_regressor.ViewFrame), and the box regressor trained after the decoder, saved with the
+checkpoint and used at generation."""
 
 import math
 
