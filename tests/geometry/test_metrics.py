@@ -213,9 +213,11 @@ def test_overlapping_pieces_count_once_in_every_metric():
 
 
 def test_defective_reference_keeps_its_voxel_metrics_and_has_no_exact_iou():
-    cube = box()
+    import manifold3d as m3
+
     # a reference with a crack (like one GenCAD ground truth's tessellation): one triangle
     # uses a copy of a vertex, so three of its edges are open
+    cube = from_manifold(m3.Manifold.cube((1.0, 1.0, 1.0)).refine(6))
     verts = np.concatenate([cube.vertices, cube.vertices[cube.faces[0, :1]] + 1e-7])
     faces = cube.faces.copy()
     faces[0, 0] = len(cube.vertices)
