@@ -18,7 +18,7 @@ _PACKAGES = ("cadbench", "cadquery", "cadquery-ocp", "trimesh", "manifold3d", "n
 
 
 def package_versions(names=_PACKAGES) -> dict[str, str | None]:
-    out = {}
+    out: dict[str, str | None] = {}
     for name in names:
         try:
             out[name] = metadata.version(name)
@@ -31,22 +31,35 @@ def package_versions(names=_PACKAGES) -> dict[str, str | None]:
 def git_state() -> dict[str, object]:
     """Commit and dirty flag of the checkout cadbench runs from (None outside a git checkout)."""
     root = Path(__file__).resolve().parent.parent
+
     def git(*args):
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              timeout=10)
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+        )
+
     try:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return {"commit": None, "dirty": None}
         # Records and the tables made from them are outputs, not code: writing one run's record
         # must not mark the next run of the same commit dirty.
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                    ":!leaderboards", ":!docs", ":!README.md")
+        dirty = git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!leaderboards",
+            ":!docs",
+            ":!README.md",
+        )
         # An untracked module of the harness can be imported, so it counts; untracked files
         # elsewhere (a submission's, a user's notes) are judged per submission instead.
         untracked = git("status", "--porcelain", "--untracked-files=all", "--", "cadbench")
-        return {"commit": head.stdout.strip(),
-                "dirty": bool(dirty.stdout.strip() or untracked.stdout.strip())}
+        return {
+            "commit": head.stdout.strip(),
+            "dirty": bool(dirty.stdout.strip() or untracked.stdout.strip()),
+        }
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
@@ -57,8 +70,13 @@ def machine() -> dict[str, object]:
         mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
         pass
-    return {"system": platform.system(), "machine": platform.machine(),
-            "python": platform.python_version(), "cpus": os.cpu_count(), "memory_gib": mem_gib}
+    return {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": mem_gib,
+    }
 
 
 def collect_provenance() -> dict[str, object]:
@@ -80,7 +98,7 @@ def content_hash(pairs) -> str:
 # of them is its own sub-package (submissions/simple/) or its own module (baselines/gold.py).
 _CONTAINERS = ("submissions", "baselines")
 _SKIP_DIRS = ("__pycache__", ".git")
-TRAIN_INFO_FILE = "train_info.json"   # rewritten by `cadbench train`: not part of the weights
+TRAIN_INFO_FILE = "train_info.json"  # rewritten by `cadbench train`: not part of the weights
 
 
 def folder_hash(folder: Path, skip_names: tuple[str, ...] = ()) -> str:
@@ -114,7 +132,7 @@ def submission_source(cls: type) -> tuple[Path, list[Path]]:
     parts = cls.__module__.split(".")
     n, is_pkg = len(parts), path.name == "__init__.py"
 
-    def package_dir(k: int) -> Path:   # the folder of package parts[:k]
+    def package_dir(k: int) -> Path:  # the folder of package parts[:k]
         return path.parents[n - k if is_pkg else n - 1 - k]
 
     if parts[0] in _CONTAINERS and n >= 2:
@@ -123,15 +141,17 @@ def submission_source(cls: type) -> tuple[Path, list[Path]]:
         root = package_dir(1) if (n >= 2 or is_pkg) else path
     if root.is_file():
         return root, [root]
-    files = sorted(f for f in root.rglob("*.py")
-                   if not any(d in f.relative_to(root).parts for d in _SKIP_DIRS))
+    files = sorted(
+        f for f in root.rglob("*.py") if not any(d in f.relative_to(root).parts for d in _SKIP_DIRS)
+    )
     return root, files
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess | None:
     try:
-        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
-                              timeout=10)
+        return subprocess.run(
+            ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -146,12 +166,12 @@ def _git_dirty(watched: list[Path], committed: list[Path]) -> tuple[bool | None,
         return None, []
     top_dir = Path(top.stdout.strip()).resolve()
 
-    def specs(paths: list[Path]) -> list[str]:   # a checkpoint may lie outside the checkout
-        return [p.relative_to(top_dir).as_posix() or "." for p in paths
-                if p.is_relative_to(top_dir)]
+    def specs(paths: list[Path]) -> list[str]:  # a checkpoint may lie outside the checkout
+        return [
+            p.relative_to(top_dir).as_posix() or "." for p in paths if p.is_relative_to(top_dir)
+        ]
 
-    status = _git(top_dir, "status", "--porcelain", "--untracked-files=all", "--",
-                  *specs(watched))
+    status = _git(top_dir, "status", "--porcelain", "--untracked-files=all", "--", *specs(watched))
     must_track = specs(committed)
     tracked = _git(top_dir, "ls-files", "--", *must_track) if must_track else None
     if status is None or status.returncode != 0 or (tracked and tracked.returncode != 0):
@@ -189,9 +209,11 @@ def submission_provenance(cls: type, checkpoint: Path | str | None = None) -> di
     for f in files:
         h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes())
     ckpt = Path(checkpoint).resolve() if checkpoint else None
-    ckpt_files = sorted(f for f in ckpt.rglob("*") if f.is_file()) if ckpt and ckpt.is_dir() \
-        else []
-    dirty, dirty_files = _git_dirty([root] + ([ckpt] if ckpt_files else []), files + ckpt_files)
+    watched, ckpt_files = [root], []
+    if ckpt is not None and ckpt.is_dir():
+        watched.append(ckpt)
+        ckpt_files = sorted(f for f in ckpt.rglob("*") if f.is_file())
+    dirty, dirty_files = _git_dirty(watched, files + ckpt_files)
     return {
         "class": f"{cls.__module__}:{cls.__qualname__}",
         "source_root": _shown(root),
@@ -199,5 +221,5 @@ def submission_provenance(cls: type, checkpoint: Path | str | None = None) -> di
         "source_hash": h.hexdigest()[:16],
         "checkpoint_hash": checkpoint_hash(ckpt),
         "dirty": dirty,
-        "dirty_files": dirty_files[:20],   # the first few, to say why
+        "dirty_files": dirty_files[:20],  # the first few, to say why
     }

@@ -19,25 +19,29 @@ os.environ.setdefault("CADBENCH_GENCAD50", str(GENCAD_SUBSET50))
 # Marked here rather than in each file so one list says what the fast lane leaves out
 # (`make test-fast`, `pytest -m "not slow"`). Chosen from `pytest --durations=0` on the 2-core
 # development machine: a file whose tests together take over ~5 s, or a single test over ~3 s.
-SLOW_FILES = frozenset({
-    "tests/adversarial/test_corpus.py",          # the whole hostile corpus through the CLI
-    "tests/test_crash_safety.py",                # kill -9 and rerun (also marked in the file)
-    "tests/test_dask_backend.py",                # starts a local Dask cluster
-    "tests/test_score_e2e.py",                   # the score CLI on the 50 GenCAD programs
-    "tests/submissions/test_cli_run.py",         # cadbench run end to end
-    "tests/submissions/test_vit_gpt2_model.py",  # trains and generates with a small ViT+GPT-2
-})
-SLOW_TESTS = frozenset({   # node ids without parameters: "tests/x.py::test_y"
-    "tests/execute/test_isolation.py::test_hide_paths_makes_world_readable_data_invisible",
-    "tests/execute/test_statuses.py::test_setsid_detached_grandchild_is_killed",
-    "tests/execute/test_statuses.py::test_timeout_infinite_loop",
-    "tests/submissions/test_vit_gpt2_box.py::"
-    "test_the_box_regressor_trains_saves_loads_and_fits_outputs",
-    "tests/submissions/test_vit_gpt2_geometry.py::"
-    "test_training_with_the_head_runs_and_saves_only_the_model",
-    "tests/submissions/test_vit_gpt2_rerank.py::"
-    "test_refining_the_box_moves_a_misplaced_part_towards_the_image",
-})
+SLOW_FILES = frozenset(
+    {
+        "tests/adversarial/test_corpus.py",  # the whole hostile corpus through the CLI
+        "tests/test_crash_safety.py",  # kill -9 and rerun (also marked in the file)
+        "tests/test_dask_backend.py",  # starts a local Dask cluster
+        "tests/test_score_e2e.py",  # the score CLI on the 50 GenCAD programs
+        "tests/submissions/test_cli_run.py",  # cadbench run end to end
+        "tests/submissions/test_vit_gpt2_model.py",  # trains and generates with a small ViT+GPT-2
+    }
+)
+SLOW_TESTS = frozenset(
+    {  # node ids without parameters: "tests/x.py::test_y"
+        "tests/execute/test_isolation.py::test_hide_paths_makes_world_readable_data_invisible",
+        "tests/execute/test_statuses.py::test_setsid_detached_grandchild_is_killed",
+        "tests/execute/test_statuses.py::test_timeout_infinite_loop",
+        "tests/submissions/test_vit_gpt2_box.py::"
+        "test_the_box_regressor_trains_saves_loads_and_fits_outputs",
+        "tests/submissions/test_vit_gpt2_geometry.py::"
+        "test_training_with_the_head_runs_and_saves_only_the_model",
+        "tests/submissions/test_vit_gpt2_rerank.py::"
+        "test_refining_the_box_moves_a_misplaced_part_towards_the_image",
+    }
+)
 
 
 def _is_slow(nodeid: str) -> bool:
@@ -77,7 +81,7 @@ def _skip_reason(report) -> str:
     return text.removeprefix("Skipped: ")
 
 
-_skips: list[tuple[str, str]] = []   # (node id, reason) of every skip, collection included
+_skips: list[tuple[str, str]] = []  # (node id, reason) of every skip, collection included
 
 
 def pytest_collectreport(report):
@@ -109,12 +113,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tag = "UNEXPECTED" if (nodeid, reason) in unexpected else "expected"
         tr.write_line(f"{tag:10} {nodeid}: {reason}")
     if unexpected:
-        tr.write_line(f"(shared data is looked for in {shared_root()}: <project root>/../shared, "
-                      f"or $CADBENCH_SHARED)")
+        tr.write_line(
+            f"(shared data is looked for in {shared_root()}: <project root>/../shared, "
+            f"or $CADBENCH_SHARED)"
+        )
     if unexpected and _ci():
-        tr.write_line(f"CI=true: {len(unexpected)} unexpected skip(s) fail this run; provide "
-                      f"what they name, or add a pattern to EXPECTED_SKIPS in {Path(__file__).name}"
-                      f" if the skip is legitimately machine-dependent", red=True, bold=True)
+        tr.write_line(
+            f"CI=true: {len(unexpected)} unexpected skip(s) fail this run; provide "
+            f"what they name, or add a pattern to EXPECTED_SKIPS in {Path(__file__).name}"
+            f" if the skip is legitimately machine-dependent",
+            red=True,
+            bold=True,
+        )
 
 
 # ---------------------------------------------------------------------------- fixtures

@@ -24,14 +24,17 @@ def shared_file(*parts: str) -> Path:
 
 def missing_message(path: Path) -> str:
     """The text a test skips (or, under CI, fails) with when a shared file is absent."""
-    return (f"shared data file {path} not found: the tests look in <project root>/../shared "
-            f"({shared_root()}); put a copy of the shared folder there or set CADBENCH_SHARED")
+    return (
+        f"shared data file {path} not found: the tests look in <project root>/../shared "
+        f"({shared_root()}); put a copy of the shared folder there or set CADBENCH_SHARED"
+    )
 
 
 def require(path: Path) -> Path:
     """`path` if it exists; otherwise skip the calling test with `missing_message`."""
     if not path.exists():
         import pytest
+
         pytest.skip(missing_message(path))
     return path
 

@@ -27,8 +27,12 @@ class {name}(Submission):
 
 
 def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
-                          *args], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout
 
 
@@ -64,7 +68,7 @@ def test_a_new_uncommitted_submission_is_dirty_until_committed(repo: Path):
     new = submission_provenance(cls)
     assert new["dirty"] is True
     assert new["dirty_files"] == ["submissions/mine.py"]
-    assert new["source_files"] == ["mine.py"]   # outside this project: no machine path
+    assert new["source_files"] == ["mine.py"]  # outside this project: no machine path
 
     git(repo, "add", "submissions/mine.py")
     git(repo, "commit", "-q", "-m", "add mine")
@@ -85,7 +89,7 @@ def test_an_ignored_source_file_is_dirty(repo: Path):
     file = repo / "private" / "mine.py"
     file.parent.mkdir()
     file.write_text(SUBMISSION.format(name="MineIgnored"))
-    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""   # git sees nothing
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""  # git sees nothing
     record = submission_provenance(import_file(file))
     assert record["dirty"] is True
     assert record["dirty_files"] == ["private/mine.py"]
@@ -97,7 +101,7 @@ def test_a_package_submission_covers_every_module_and_its_checkpoint(repo: Path,
     (pkg / "__pycache__").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "submission.py").write_text(SUBMISSION.format(name="MinePkg"))
-    (pkg / "__pycache__" / "junk.py").write_text("")   # never source
+    (pkg / "__pycache__" / "junk.py").write_text("")  # never source
     ckpt = pkg / "checkpoint"
     ckpt.mkdir()
     (ckpt / "weights.bin").write_bytes(b"\x00\x01")
@@ -157,9 +161,8 @@ def test_outside_a_git_checkout_dirty_is_unknown(tmp_path: Path):
 
 def test_builtin_submissions_hash_only_their_own_files():
     from baselines.retrieval import RetrievalSubmission
-    from submissions.simple.submission import SimpleSubmission
-
     from cadbench.run import checkpoint_fingerprint
+    from submissions.simple.submission import SimpleSubmission
 
     root, files = submission_source(RetrievalSubmission)
     assert root.name == "retrieval.py" and files == [root]
@@ -169,4 +172,5 @@ def test_builtin_submissions_hash_only_their_own_files():
     assert all(f.startswith("submissions/simple/") for f in simple["source_files"])
     # One hash for one checkpoint: the record's and the run folder's agree.
     assert simple["checkpoint_hash"] == checkpoint_fingerprint(
-        str(SimpleSubmission.default_checkpoint()))
+        str(SimpleSubmission.default_checkpoint())
+    )

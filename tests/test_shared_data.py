@@ -16,7 +16,7 @@ import shared_data
 
 TESTS = Path(__file__).resolve().parent
 
-INNER_TESTS = '''
+INNER_TESTS = """
 import pytest
 
 def test_needs_the_shared_file(gencad_subset_path):
@@ -24,7 +24,7 @@ def test_needs_the_shared_file(gencad_subset_path):
 
 def test_machine_dependent():
     pytest.skip("chromium not installed")
-'''
+"""
 
 
 def run_inner(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -35,11 +35,19 @@ def run_inner(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     for name in ("conftest.py", "shared_data.py"):
         shutil.copy(TESTS / name, tests / name)
     (tests / "test_inner.py").write_text(INNER_TESTS)
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("CI", "CADBENCH_SHARED", "CADBENCH_GENCAD50")}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(tests)], cwd=tests.parent, capture_output=True, text=True,
-                          env={**clean, **env}, timeout=120)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "CADBENCH_SHARED", "CADBENCH_GENCAD50")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        cwd=tests.parent,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
+    )
 
 
 def test_the_shared_folder_is_beside_the_project_root(monkeypatch):
@@ -54,8 +62,11 @@ def test_missing_data_skips_locally_with_the_place_looked_in(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" not in proc.stdout and "2 skipped" in proc.stdout
     missing = tmp_path / "shared" / "data" / "gencad_subset50.jsonl"
-    assert re.search(rf"UNEXPECTED .*test_needs_the_shared_file: shared data file "
-                     rf"{re.escape(str(missing))} not found", proc.stdout), proc.stdout
+    assert re.search(
+        rf"UNEXPECTED .*test_needs_the_shared_file: shared data file "
+        rf"{re.escape(str(missing))} not found",
+        proc.stdout,
+    ), proc.stdout
     assert "expected   tests/test_inner.py::test_machine_dependent" in proc.stdout
 
 
