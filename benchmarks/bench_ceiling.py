@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -164,6 +165,7 @@ def main() -> None:
           f"{'validated Solids' if scorer.solids else 'meshes'}); "
           f"load average {os.getloadavg()[0]:.1f}")
     v2, v1, moved_px, v1_same, v1_checked = [], [], [], 0, 0
+    full_size = {"depth": 0, "screen": 0}   # parts whose largest side is 1.5, by placement
     hidden, omit = {}, {}   # omit: sample position -> IoU of the part less its hidden features
     for pos, s in enumerate(samples):
         index = int(s.id.split("_")[1])
@@ -172,6 +174,8 @@ def main() -> None:
         truth = _execute(program)
         ref = scorer.reference(scorer.mesh(truth))
         lo, hi = synth.tight_bounds(truth)
+        if (hi - lo).max() >= 1.5 - 1e-6:
+            full_size[s.meta["params"].get("placement", "depth")] += 1
         t = float(rng.uniform(*feasible_depths(lo, hi, synth.EXTENT)))
         at_t = _moved_along_view(program, t)
         shape = _execute(at_t)
@@ -205,6 +209,9 @@ def main() -> None:
           f"{'met' if v2a.mean() >= TARGET else 'NOT met'}")
     print(f"oracle IoU, v1 rule (middle feasible depth): mean {v1a.mean():.4f}, "
           f"median {np.median(v1a):.4f}, 0 for {int((v1a == 0).sum())}")
+    print(f"placements: {dict(Counter(s.meta['params'].get('placement') for s in samples))}; "
+          f"parts 1.5 wide: {sum(full_size.values())}, of which {full_size['screen']} would "
+          f"leave the cube moved along D alone")
     if not args.no_extras:
         print(f"v1 images: {v1_same} of {v1_checked} parts moved along D only render "
               f"pixel-identical from the v1 program")
