@@ -5,7 +5,8 @@ Conventions borrowed from GenCAD-Code: each sketch's plane origin sits at the sk
 lower-left corner, loop coordinates are local and mostly >= 0, rectangles start at (w, 0)
 and run counter-clockwise to (0, 0) before `close()`; lengths and origins are multiples of
 1/128; arc midpoints are rounded to 4 decimals (they rarely fall on the grid). After building,
-the whole part is moved (on the grid) to a random place inside the +-0.75 cube.
+the whole part is moved (on the grid) to a random place inside the +-0.75 cube. The dataset
+(synth.py) then moves it once more, off the grid, to the canonical depth along the view.
 """
 
 from __future__ import annotations
