@@ -41,9 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        # A progress bar leaves the cursor at the end of its line: end that line first.
-        print(("\n" if _bar_on_screen() else "") +
-              "cadbench: interrupted; results written so far are kept", file=sys.stderr)
+        _end_progress_bars()   # else the message lands at the end of the bar's line
+        print("cadbench: interrupted; results written so far are kept", file=sys.stderr)
         return 130
     except UserError as e:
         print(f"cadbench: error: {e}", file=sys.stderr)
@@ -56,12 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
-def _bar_on_screen() -> bool:
-    """Whether a tqdm progress bar is still open (its line not ended). Bars closed on the
-    way out (by `finally`) have ended their line already."""
+def _end_progress_bars() -> None:
+    """Close the tqdm bars an interrupt left open: each ends (or clears) its own line, and
+    none is redrawn after the message when it is garbage-collected."""
     tqdm = sys.modules.get("tqdm")
     bars = getattr(getattr(tqdm, "tqdm", None), "_instances", None) or ()
-    return any(not getattr(bar, "disable", True) for bar in list(bars))
+    for bar in list(bars):
+        try:
+            bar.close()
+        except Exception:  # a bar whose stream is gone: nothing to end
+            pass
 
 
 if __name__ == "__main__":
