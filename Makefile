@@ -43,6 +43,7 @@ help:
 	@echo "variables: PYTHON, VENV, EXTRAS, TORCH_SPEC, TORCH_INDEX (a GPU build of torch)"
 
 setup: $(STAMP)
+	@echo "set-up: $(VENV) up to date ($(STAMP))"
 
 run: setup
 	$(VENV)/bin/cadbench run --model simple $(RUN_ARGS)
@@ -89,8 +90,8 @@ $(STAMP): | $(PY)
 	  echo "torch: the CPU build of $(TORCH_SPEC) from $(TORCH_CPU_INDEX)"; \
 	  $(PIP) install --index-url "$(TORCH_CPU_INDEX)" "$(TORCH_SPEC)"; \
 	fi
-	@$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda or 'no (CPU)')"
 	$(PIP) install -e ".[$(EXTRAS)]"
+	@$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda or 'no (CPU)')"
 	@rm -f $(VENV)/.cadbench-setup-*
 	@touch $@
 	@echo "set-up done ($@): the next make installs nothing until pyproject.toml changes"
