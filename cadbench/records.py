@@ -136,16 +136,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
-# A line longer than this is refused before it is decoded (a predictions file is user input:
-# one 10 GB line must not take the harness's memory). Programs are kilobytes.
-MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
-# A line longer than this is refused before it is decoded (a predictions file is user input:
-# one 10 GB line must not take the harness's memory). Programs are kilobytes.
-MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
 def read_jsonl(path: str | Path, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
     """Yield (line_number, object). A malformed line raises RecordError naming file and line:
     not UTF-8, not JSON, nested too deep to parse, over MAX_LINE_BYTES, or not an object.
@@ -161,12 +151,14 @@ def read_jsonl(path: str | Path, tolerate_torn_tail: bool = False) -> Iterator[t
         lineno, raw = 0, _read_line(fh)
         while raw:
             lineno += 1
-            following = _read_line(fh) if len(raw) <= MAX_LINE_BYTES else b""
-            is_last = not following
+            # over the cap without its end: an error, whatever follows (never "torn")
+            too_long = len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n")
+            following = b"" if too_long else _read_line(fh)
             try:
                 obj = _parse_line(raw, path, lineno)
             except RecordError:
-                if tolerate_torn_tail and is_last and not raw.endswith(b"\n"):
+                if (tolerate_torn_tail and not following and not too_long
+                        and not raw.endswith(b"\n")):
                     return
                 raise
             if obj is not None:

@@ -44,3 +44,20 @@ def test_predictions_number_candidates_and_keep_empty_code(tmp_path):
     preds = load_predictions(p)
     assert [(q.id, q.candidate, q.code) for q in preds] == [("x", 0, "a"), ("x", 1, "b"),
                                                             ("y", 0, "")]
+
+
+def test_an_empty_predictions_file_is_an_error(tmp_path):
+    p = write(tmp_path / "p.jsonl", ["", "   "])
+    with pytest.raises(InputError, match=r"p\.jsonl: no predictions in file"):
+        load_predictions(p)
+    assert load_predictions(p, allow_empty=True) == []
+
+
+def test_malformed_predictions_name_file_and_line(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_bytes(json.dumps({"id": "x", "code": "a"}).encode() + b"\n\x80\n")
+    with pytest.raises(InputError, match=r"p\.jsonl:2: not valid UTF-8"):
+        load_predictions(p)
+    p.write_text(json.dumps({"id": "x", "code": "a"}) + "\n" + "[" * 100_000 + "\n")
+    with pytest.raises(InputError, match=r"p\.jsonl:2: JSON nested too deeply"):
+        load_predictions(p)

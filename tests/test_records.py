@@ -38,3 +38,66 @@ def test_unknown_schema_version_is_rejected(tmp_path):
                                 "schema_version": 99}))
     with pytest.raises(RecordError, match="schema_version 99"):
         RunRecord.load(path)
+
+
+# -- malformed input: an InputError naming file and line, never a raw traceback ------------
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"id": "a"}\n{"id": "\xff\xfe"}\n')
+    with pytest.raises(RecordError, match=r"bad\.jsonl:2: not valid UTF-8"):
+        list(read_jsonl(path))
+
+
+def test_deep_nesting_names_file_and_line(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    depth = 200_000   # far past the interpreter's recursion limit
+    path.write_text('{"id": 1}\n{"id": 2}\n{"x": ' + "[" * depth + "]" * depth + "}\n")
+    with pytest.raises(RecordError, match=r"deep\.jsonl:3: JSON nested too deeply"):
+        list(read_jsonl(path))
+
+
+def test_a_line_over_the_size_cap_names_file_and_line(tmp_path, monkeypatch):
+    import cadbench.records as records
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", 1024)
+    path = tmp_path / "long.jsonl"
+    path.write_text('{"id": 1}\n' + json.dumps({"code": "x" * 5000}) + "\n")
+    with pytest.raises(RecordError, match=r"long\.jsonl:2: line longer than"):
+        list(read_jsonl(path))
+    # at the cap exactly it is read
+    ok = tmp_path / "ok.jsonl"
+    line = json.dumps({"code": "y" * (1024 - 13)})
+    ok.write_text(line + "\n")
+    ok.write_text(line + "\n" + '{"id": 2}\n')
+    assert len(line) + 1 == 1024 and [n for n, _ in read_jsonl(ok)] == [1, 2]
+    # one byte more, with its newline: still read, and so is the line after it
+    ok.write_text(json.dumps({"code": "y" * (1024 - 12)}) + "\n" + '{"id": 2}\n')
+    assert [n for n, _ in read_jsonl(ok)] == [1, 2]
+    # an over-long last line is an error even where a torn tail is tolerated
+    path.write_text('{"id": 1}\n' + "z" * 5000)
+    with pytest.raises(RecordError, match=r"long\.jsonl:2: line longer than"):
+        list(read_jsonl(path, tolerate_torn_tail=True))
+
+
+def test_huge_integers_and_non_objects_name_the_line(tmp_path):
+    path = tmp_path / "num.jsonl"
+    path.write_text('{"id": ' + "9" * 5000 + "}\n")
+    with pytest.raises(RecordError, match=r"num\.jsonl:1: not valid JSON"):
+        list(read_jsonl(path))
+    path.write_text('[1, 2]\n')
+    with pytest.raises(RecordError, match=r"num\.jsonl:1: expected a JSON object, got list"):
+        list(read_jsonl(path))
+
+
+def test_a_torn_multibyte_tail_is_tolerated_only_where_asked(tmp_path):
+    path = tmp_path / "torn.jsonl"
+    path.write_bytes(b'{"id": "a"}\n{"id": "\xc3')    # a kill cut a UTF-8 character
+    assert [o["id"] for _, o in read_jsonl(path, tolerate_torn_tail=True)] == ["a"]
+    with pytest.raises(RecordError, match=r"torn\.jsonl:2"):
+        list(read_jsonl(path))
+
+
+def test_line_endings_other_than_newline_do_not_split_a_line(tmp_path):
+    path = tmp_path / "sep.jsonl"
+    path.write_text(json.dumps({"id": "a", "code": "x\u2028y\x0cz"}, ensure_ascii=False) + "\n")
+    assert [o["code"] for _, o in read_jsonl(path)] == ["x\u2028y\x0cz"]
