@@ -30,7 +30,7 @@ RUN_ARGS ?=
 # The older modules keep their hand-aligned style: reformatting them wholesale would bury
 # every author's history under one commit.
 FORMATTED := cadbench/__init__.py cadbench/provenance.py tests/conftest.py \
-	tests/shared_data.py tests/test_provenance.py tests/test_shared_data.py
+	tests/shared_data.py tests/test_makefile.py tests/test_provenance.py tests/test_shared_data.py
 
 .PHONY: help setup run test test-fast lint clean-venv
 
