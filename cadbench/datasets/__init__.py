@@ -112,3 +112,7 @@ register_dataset("gencad50", _load_gencad50,
 
 __all__ = ["Sample", "DatasetInfo", "register_dataset", "list_datasets", "load_dataset",
            "load_references", "get_dataset_info"]
+
+from .peers import LOADERS as _PEER_LOADERS  # noqa: E402 - the peers' layouts (datasets/peers.py)
+for _name, (_loader, _desc) in _PEER_LOADERS.items():
+    register_dataset(_name, _loader, _desc, splits=("test",))
