@@ -24,6 +24,11 @@ class ExecConfig:
     linear_tolerance: float = 1e-3
     angular_tolerance: float = 0.2
     max_mesh_faces: int = 2_000_000  # bigger candidate meshes are refused (metric cost bound)
+    max_mesh_vertices: int = 2_000_000  # checked with the faces, from the headers, before loading
+    # Each candidate writes into a tmpfs of its own (as root): posix_fallocate and many files
+    # stop there. Large enough for the biggest mesh the caps above allow.
+    workdir_mb: int = 256
+    workdir_max_files: int = 4096
     drop_privileges: bool = True     # as root: run the candidate as an unprivileged user
     isolate_network: bool = True     # new network namespace where the kernel allows
     readonly_filesystem: bool = True  # read-only view of the file system, private /tmp

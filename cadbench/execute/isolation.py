@@ -1,8 +1,9 @@
-"""Kernel-level isolation steps applied to a candidate process right after the fork, before any
-candidate code runs: own session, resource limits, a network namespace, an unprivileged uid.
+"""Kernel-level isolation steps: resource limits, a network namespace, an unprivileged uid, a pid
+namespace per candidate, the size-limited folder each candidate writes into, private folders.
 
-Everything here runs in the freshly forked child of the warm worker (see zygote.py). Each step
-reports what it achieved, so the result can say which protections were in force."""
+Most steps run in the freshly forked candidate before any candidate code runs (see template.py);
+the pid namespace is made by the template that forks it, the folder's tmpfs by the zygote. Each
+step reports what it achieved, so the result can say which protections were in force."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import signal
 _libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
@@ -208,6 +210,117 @@ def die_with_parent() -> None:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass
+
+
+# ---- pid namespace per candidate --------------------------------------------------------------
+class PidNamespaces:
+    """Makes one pid namespace per candidate, from the process that forks the candidates.
+
+    `new()` starts a tiny init (a bounded `sleep`, spawned without copying our memory) as pid 1
+    of a fresh namespace; `fork_into(init)` then forks the candidate into that namespace (pid 2,
+    still our own child, so wait4 and its rusage work as without namespaces). Killing the init
+    makes the kernel kill every process left in the namespace, however it detached (setsid,
+    double fork): the whole tree dies by construction, no sweep, no timing. Needs CAP_SYS_ADMIN;
+    `available` is False elsewhere and callers fall back to the subreaper sweep."""
+
+    def __init__(self):
+        import shutil
+        self.sleep = shutil.which("sleep", path="/usr/bin:/bin")
+        self.own_fd: int | None = None
+        self.available = False
+        if self.sleep is None or os.geteuid() != 0:
+            return
+        self.own_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:  # try it once: the container may forbid new namespaces
+            init = self.new(5.0)
+            self.kill(init)
+            self.available = True
+        except OSError:
+            self._restore()
+
+    def _restore(self) -> None:
+        if self.own_fd is not None:
+            _check(_libc.setns(self.own_fd, CLONE_NEWPID), "setns(own pid namespace)")
+
+    def new(self, lifetime_s: float) -> int:
+        """Spawn the init of a fresh namespace; it exits by itself after lifetime_s at the latest
+        (so an init orphaned by a killed template cannot linger)."""
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+        try:
+            devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+                return os.posix_spawn(self.sleep, ["sleep", f"{max(1, int(lifetime_s + 1))}"], {},
+                                      file_actions=actions)
+            finally:
+                os.close(devnull)
+        finally:
+            self._restore()  # our next children go back into our own namespace
+
+    def fork_into(self, init: int) -> int:
+        """os.fork(), the child becoming a process of init's namespace."""
+        ns = os.open(f"/proc/{init}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _check(_libc.setns(ns, CLONE_NEWPID), "setns(candidate pid namespace)")
+        finally:
+            os.close(ns)
+        try:
+            pid = os.fork()
+        except BaseException:
+            self._restore()
+            raise
+        if pid != 0:
+            self._restore()  # the child stays where it is: in its new namespace
+        return pid
+
+    @staticmethod
+    def kill(init: int) -> None:
+        """Kill the namespace's init: the kernel then kills everything in the namespace; reaping
+        the init returns only once they are all gone."""
+        try:
+            os.kill(init, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(init, 0)
+
+
+# ---- the candidate's size-limited folder --------------------------------------------------------
+MNT_DETACH = 2
+
+
+def private_mount_namespace() -> bool:
+    """Move this process (the zygote) into a mount namespace of its own, so the tmpfs mounted on
+    each candidate's folder exists only for it and its children and vanishes with them (no
+    stale mount on the host after a crash). Root only; False where unavailable."""
+    if os.geteuid() != 0 or _libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    try:
+        _check(_libc.mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None),
+               "mount private")
+    except OSError:
+        return False
+    return True
+
+
+def mount_workdir(path: str, size_mb: int, max_files: int, uid: int) -> None:
+    """A tmpfs of `size_mb` MiB and `max_files` inodes on the candidate's folder: whatever the
+    candidate writes (posix_fallocate included) stops there, not on the disk."""
+    opts = f"size={int(size_mb)}m,nr_inodes={int(max_files)},mode=0700,uid={uid},gid={uid}"
+    _check(_libc.mount(b"tmpfs", path.encode(), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
+                       opts.encode()), f"tmpfs on {path}")
+
+
+def unmount(path: str) -> None:
+    _libc.umount2(path.encode(), MNT_DETACH)
+
+
+# ---- private records ------------------------------------------------------------------------------
+def private_dir(path) -> "os.PathLike | str":
+    """Create `path` (and parents) if needed and make it 0700: run folders and caches that hold
+    ground truth or scores are for the harness user only. Returns path."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
 
 
 def remove_tree(path: str) -> None:

@@ -2,8 +2,13 @@
 a time, and turn its reply plus the candidate's plain arrays into an ExecResult.
 
 Trust boundary: nothing the candidate process produced is unpickled. Its mesh arrives as two
-.npy files whose headers are checked before reading (allow_pickle=False), then validated by
-Mesh.from_arrays; every file is opened without following symlinks."""
+.npy files whose headers are checked before reading (allow_pickle=False; dtype, shape, and the
+vertex and face caps, so an oversized mesh costs no memory), then validated by
+Mesh.from_arrays; every file is opened without following symlinks.
+
+Each Sandbox has its own warm worker: scoring runs references and predictions in different
+instances (`role`), so a candidate's worker has never been sent a reference program (and within
+one worker, candidates fork from a template that never held any program, see zygote.py)."""
 
 from __future__ import annotations
 
@@ -26,14 +31,17 @@ from ..config import ExecConfig
 from ..errors import CadbenchError
 from ..geometry.mesh import Mesh, MeshError
 from . import status as S
+from .child import FACES_FILE, VERTICES_FILE
 from .isolation import remove_tree
-from .child import FACES_FILE, OUTPUT_FILE, VERTICES_FILE
 
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 180.0      # importing cadquery on a loaded 2-core machine
-REPLY_SLACK_S = 30.0           # zygote overhead beyond the candidate's own timeout
+REPLY_SLACK_S = 60.0           # zygote overhead beyond the candidate's own timeout
 MAX_ARRAY_BYTES = 512 * 1024 * 1024
+BASE_PREFIX = "cadbench-sandbox-"
+OWNER_FILE = "owner"           # "pid starttime" of the harness process that made the folder
+ROLES = ("candidate", "reference")
 
 
 @dataclass
@@ -46,7 +54,9 @@ class ExecResult:
     n_solids: int
     duration_s: float
     output_tail: str            # capped stdout+stderr of the candidate
-    # Which protections were in force for this candidate: {"uid", "network", "privileges_dropped"}
+    # Which protections were in force for this candidate: {"uid", "network",
+    # "privileges_dropped", "readonly_filesystem", "root_view", "pid_namespace", "workdir",
+    # "role"} (docs/security.md)
     isolation: dict = field(default_factory=dict)
     # False when OCC's BRepCheck flagged the solid but its mesh agreed with its volume (accepted)
     brep_valid: bool | None = None
@@ -62,11 +72,17 @@ class Sandbox:
     A context manager; one instance serves one thread. `run(code)` never raises for anything
     the candidate does; a fault of the harness itself gives status `harness_error`."""
 
-    def __init__(self, config: ExecConfig | None = None, hide_paths=()):
+    def __init__(self, config: ExecConfig | None = None, hide_paths=(), role: str = "candidate"):
         """hide_paths: files or folders the candidate must not see at all (the references, the
-        ground-truth cache): covered by an empty tmpfs or /dev/null in its mount namespace,
-        where the read-only view is in force (root)."""
+        ground-truth cache): with the minimal root view (root) they are absent anyway unless
+        they lie inside the Python installation or a system folder, where they are covered by
+        an empty tmpfs or /dev/null; without it they are hidden where the read-only view is in
+        force. role: "reference" or "candidate": use one instance per role, so that reference
+        programs and predictions never share a warm worker (recorded in `isolation`)."""
+        if role not in ROLES:
+            raise ValueError(f"Sandbox role must be one of {ROLES}, got {role!r}")
         self.config = config or ExecConfig()
+        self.role = role
         self.hide_paths = tuple(os.path.abspath(str(p)) for p in hide_paths)
         self.restarts = 0            # times the warm worker died and was restarted
         self._proc: subprocess.Popen | None = None
@@ -114,16 +130,20 @@ class Sandbox:
     def _make_base_dir(self) -> str:
         """The folder holding each candidate's folder. A candidate running as another uid must
         be able to reach its own folder, so every ancestor needs o+x; a private TMPDIR (0700)
-        falls back to /tmp or /var/tmp."""
-        base = tempfile.mkdtemp(prefix="cadbench-sandbox-")
+        falls back to /tmp or /var/tmp. Folders left by a killed run are removed first."""
+        remove_stale_base_dirs()
+        base = tempfile.mkdtemp(prefix=BASE_PREFIX)
         if os.geteuid() == 0 and self.config.drop_privileges and not _traversable(os.path.dirname(base)):
             os.rmdir(base)
             roots = [r for r in ("/tmp", "/var/tmp") if _traversable(r)]
             if not roots:
                 raise CadbenchError(f"TMPDIR {tempfile.gettempdir()} is not reachable by other users "
                                     "and neither is /tmp: set TMPDIR to a folder with o+x on its path")
-            base = tempfile.mkdtemp(prefix="cadbench-sandbox-", dir=roots[0])
+            base = tempfile.mkdtemp(prefix=BASE_PREFIX, dir=roots[0])
         os.chmod(base, 0o711)  # candidates may enter their own folder, not list others
+        with open(os.path.join(base, OWNER_FILE), "w") as f:
+            f.write(f"{os.getpid()} {_start_time(os.getpid())}\n")
+        os.chmod(os.path.join(base, OWNER_FILE), 0o600)
         return base
 
     def close(self) -> None:
@@ -210,28 +230,26 @@ class Sandbox:
         return line
 
     def _to_result(self, reply: dict, t0: float) -> ExecResult:
-        workdir = reply.get("workdir")
+        result_dir = reply.get("result_dir")
         try:
             status, error = reply["status"], reply.get("error")
             mesh = None
-            tail = ""
-            if workdir:
-                tail = read_tail(os.path.join(workdir, OUTPUT_FILE), self.config.max_output_bytes)
-                if status == S.OK:
-                    try:
-                        mesh = Mesh.from_arrays(
-                            load_npy(os.path.join(workdir, VERTICES_FILE), np.float64),
-                            load_npy(os.path.join(workdir, FACES_FILE), np.int64))
-                    except (OSError, ValueError, MeshError) as exc:
-                        status, error = S.INVALID_GEOMETRY, f"mesh rejected: {exc}"[:300]
+            if result_dir and status == S.OK:
+                try:
+                    mesh = load_mesh(result_dir, self.config)
+                except MeshTooLarge as exc:
+                    status, error = S.TOO_COSTLY, str(exc)[:300]
+                except (OSError, ValueError, MeshError) as exc:
+                    status, error = S.INVALID_GEOMETRY, f"mesh rejected: {exc}"[:300]
             return ExecResult(
                 status=status, error=error, picked_by=reply.get("picked_by"), mesh=mesh,
                 volume=reply.get("volume"), n_solids=int(reply.get("n_solids") or 0),
-                duration_s=time.perf_counter() - t0, output_tail=tail,
-                isolation=reply.get("isolation") or {}, brep_valid=reply.get("brep_valid"))
+                duration_s=time.perf_counter() - t0, output_tail=str(reply.get("output_tail") or ""),
+                isolation={**(reply.get("isolation") or {}), "role": self.role},
+                brep_valid=reply.get("brep_valid"))
         finally:
-            if workdir and self._base and os.path.dirname(workdir) == self._base:
-                remove_tree(workdir)
+            if result_dir and self._base and os.path.dirname(result_dir) == self._base:
+                remove_tree(result_dir)
 
     @staticmethod
     def _fail(status: str, error: str, t0: float) -> ExecResult:
@@ -255,23 +273,87 @@ def _open_regular(path: str, max_bytes: int):
     return os.fdopen(fd, "rb"), st.st_size
 
 
-def load_npy(path: str, dtype) -> np.ndarray:
-    """Read a (n, 3) .npy written by the candidate: header checked (dtype, shape, size) before
-    any allocation, never unpickled."""
+class MeshTooLarge(ValueError):
+    """The candidate's mesh has more vertices or faces than ExecConfig allows (from the header)."""
+
+
+def npy_shape(f, dtype, name: str) -> tuple[int, int]:
+    """Read and check a .npy header (dtype, (n, 3), C order); the file is left at the data."""
+    version = np.lib.format.read_magic(f)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read_header is None:
+        raise ValueError(f"{name}: unsupported .npy version {version}")
+    shape, fortran, dt = read_header(f)
+    if dt != np.dtype(dtype) or len(shape) != 2 or shape[1] != 3 or fortran:
+        raise ValueError(f"{name}: unexpected array {dt} {shape}")
+    return int(shape[0]), int(shape[1])
+
+
+def load_npy(path: str, dtype, max_rows: int | None = None) -> np.ndarray:
+    """Read a (n, 3) .npy written by the candidate: header checked (dtype, shape, size, at most
+    max_rows rows) before any allocation, never unpickled."""
     f, size = _open_regular(path, MAX_ARRAY_BYTES)
     with f:
-        version = np.lib.format.read_magic(f)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if read_header is None:
-            raise ValueError(f"{os.path.basename(path)}: unsupported .npy version {version}")
-        shape, fortran, dt = read_header(f)
-        if dt != np.dtype(dtype) or len(shape) != 2 or shape[1] != 3 or fortran:
-            raise ValueError(f"{os.path.basename(path)}: unexpected array {dt} {shape}")
-        nbytes = int(np.prod(shape)) * dt.itemsize
+        shape = npy_shape(f, dtype, os.path.basename(path))
+        if max_rows is not None and shape[0] > max_rows:
+            raise MeshTooLarge(f"{os.path.basename(path)}: {shape[0]} rows exceed the limit of "
+                               f"{max_rows}")
+        nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
         if nbytes != size - f.tell():
             raise ValueError(f"{os.path.basename(path)}: size does not match header")
-        return np.frombuffer(f.read(nbytes), dtype=dt).reshape(shape)
+        return np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape)
+
+
+def load_mesh(result_dir: str, config: ExecConfig) -> Mesh:
+    """The candidate's mesh, vertex and face counts capped before either array is read."""
+    try:
+        vertices = load_npy(os.path.join(result_dir, VERTICES_FILE), np.float64,
+                            config.max_mesh_vertices)
+        faces = load_npy(os.path.join(result_dir, FACES_FILE), np.int64, config.max_mesh_faces)
+    except MeshTooLarge as exc:
+        kind = "vertices" if VERTICES_FILE in str(exc) else "triangles"
+        raise MeshTooLarge(f"mesh over the trusted side's bound: too many {kind} ({exc})") from None
+    return Mesh.from_arrays(vertices, faces)
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (clock ticks since boot): with the pid it names one process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def remove_stale_base_dirs() -> list[str]:
+    """Remove the sandbox folders of runs that were killed (owner process gone) and that belong
+    to us; returns what was removed. A folder without an owner file is left alone unless it is
+    older than a day (made by a version that did not write one)."""
+    removed = []
+    roots = {tempfile.gettempdir(), "/tmp", "/var/tmp"}
+    for root in sorted(roots):
+        try:
+            entries = [e for e in os.scandir(root) if e.name.startswith(BASE_PREFIX)]
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                    continue
+                try:
+                    with open(os.path.join(entry.path, OWNER_FILE)) as f:
+                        pid_s, _, started = f.read().strip().partition(" ")
+                    alive = _start_time(int(pid_s)) == started
+                except (OSError, ValueError):
+                    alive = time.time() - st.st_mtime < 86400
+            except OSError:
+                continue
+            if not alive:
+                remove_tree(entry.path)
+                removed.append(entry.path)
+    return removed
 
 
 def read_tail(path: str, max_bytes: int) -> str:

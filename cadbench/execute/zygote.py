@@ -1,11 +1,20 @@
-"""The warm worker ("zygote"): imports cadquery once, then forks one limited child per candidate.
+"""The warm worker ("zygote"): imports cadquery once, forks the template, then serves requests.
 
 Started by sandbox.Sandbox as `python -m cadbench.execute.zygote BASE_DIR` with a minimal
 environment. Protocol over its stdin/stdout, one JSON object per line:
-  -> {"code": str, "config": ExecConfig fields}
-  <- {"status", "error", "picked_by", "volume", "n_solids", "workdir", "isolation", ...}
-It never runs candidate code itself; it is a subreaper so that no descendant of a candidate
-(even one that called setsid) outlives the candidate."""
+  -> {"code": str, "config": ExecConfig fields, "hide": [paths]}
+  <- {"status", "error", "picked_by", "volume", "n_solids", "result_dir", "output_tail",
+      "isolation", ...}
+
+Three processes, each with one job:
+- the zygote (this module) talks to the harness, holds the programs it is sent, mounts each
+  candidate's size-limited folder, feeds the candidate its code through a pipe, and turns how
+  the candidate ended plus its result.json into a status. It never forks a candidate: its memory
+  holds every program it was sent.
+- the template (template.py), forked from the zygote right after warm-up and before any
+  request, forks every candidate and supervises it; it never holds any program.
+- the candidate, forked from the template, isolates itself, reads its code, runs it.
+It never runs candidate code itself."""
 
 from __future__ import annotations
 
@@ -17,7 +26,6 @@ import stat
 import sys
 import tempfile
 import time
-import traceback
 
 # The warm worker must not have OCC worker threads when it forks (a child forked after OCC ran
 # a parallel boolean hung): one thread in OCC's pool, booleans and meshing sequential.
@@ -46,11 +54,15 @@ for _name in PREIMPORTED:
 
 from ..config import ExecConfig  # noqa: E402
 from . import isolation as iso  # noqa: E402
+from . import rootfs  # noqa: E402
 from . import status as S  # noqa: E402
-from .child import OUTPUT_FILE, RESULT_FILE, run_in_child  # noqa: E402
+from . import template  # noqa: E402
+from .child import FACES_FILE, OUTPUT_FILE, RESULT_FILE, VERTICES_FILE  # noqa: E402
 
 MAX_RESULT_JSON = 1 << 20
-SETUP_FAILED_EXIT = 70
+MAX_ARRAY_BYTES = 512 * 1024 * 1024
+SETUP_FAILED_EXIT = template.SETUP_FAILED_EXIT
+TEMPLATE_SLACK_S = 30.0  # the template's answer may come this long after the candidate's timeout
 
 
 def warm_up() -> None:
@@ -63,12 +75,6 @@ def warm_up() -> None:
     shape_to_mesh(shape)
 
 
-def candidate_env(workdir: str) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
-            "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1"}
-
-
 def _signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name
@@ -76,180 +82,130 @@ def _signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
+class TemplateDied(RuntimeError):
+    pass
+
+
 class Zygote:
-    def __init__(self, base_dir: str):
+    def __init__(self, base_dir: str, private_mounts: bool):
         self.base_dir = base_dir
         self.is_root = os.geteuid() == 0
         self.uid = iso.sandbox_uid(os.getpid())
+        self.private_mounts = private_mounts  # our own mount namespace: a tmpfs per candidate
+        root_plan = rootfs.plan() if self.is_root else None
+        self.sock, self.template_pid = template.start(self.uid, root_plan)
 
-    # ---- the forked candidate side -------------------------------------------------------
-    def _child(self, code: str, cfg: ExecConfig, workdir: str, report_fd: int, drop: bool,
-               hide: tuple[str, ...]) -> None:
-        """In the forked child: isolate, limit, report what is in force, run the candidate."""
-        try:
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            out = os.open(os.path.join(workdir, OUTPUT_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            os.closerange(3, report_fd)
-            os.closerange(report_fd + 1, 1 << 16)
-            os.chdir(workdir)
-            os.umask(0o077)
-            os.environ.clear()
-            os.environ.update(candidate_env(workdir))
-            network = "off"
-            if cfg.isolate_network:
-                network = iso.isolate_network()
-                if network == "none":
-                    iso.refuse_sockets()
-                    network = "python-socket-refusal"
-            readonly = False
-            if cfg.readonly_filesystem:
-                readonly = iso.readonly_filesystem(workdir, hide)
-            if drop:
-                iso.drop_privileges(self.uid)
-            iso.no_new_privs()
-            iso.die_with_parent()
-            iso.apply_limits(cfg.memory_mb, cfg.cpu_limit_s, limit_processes=os.getuid() != 0)
-            info = {"uid": os.getuid(), "network": network, "privileges_dropped": drop,
-                    "readonly_filesystem": readonly}
-            os.write(report_fd, json.dumps(info).encode() + b"\n")
-            os.close(report_fd)
-        except BaseException:
-            traceback.print_exc()
-            os._exit(SETUP_FAILED_EXIT)
-        try:
-            run_in_child(code, cfg, workdir)
-        finally:
-            os._exit(0)  # no atexit handlers, no lingering candidate threads
-
-    # ---- the supervising side ------------------------------------------------------------
+    # ---- one candidate ------------------------------------------------------------------
     def run(self, code: str, cfg: ExecConfig, hide: tuple[str, ...] = ()) -> dict:
         t0 = time.perf_counter()
         workdir = tempfile.mkdtemp(prefix="c-", dir=self.base_dir)
         drop = cfg.drop_privileges and self.is_root
-        if drop:
-            os.chown(workdir, self.uid, self.uid)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            self._child(code, cfg, workdir, w, drop, hide)
-        os.close(w)
-        reply = self._supervise(pid, cfg, t0)
-        reply["isolation"] = self._read_report(r)
-        os.close(r)
-        reply["workdir"] = workdir
+        owner = self.uid if drop else os.getuid()
+        tmpfs = False
+        try:
+            if self.private_mounts:
+                iso.mount_workdir(workdir, cfg.workdir_mb, cfg.workdir_max_files, owner)
+                tmpfs = True
+            elif drop:
+                os.chown(workdir, self.uid, self.uid)
+            done, isolation = self._spawn(code, cfg, workdir, hide, drop)
+            reply = self._interpret(done, cfg)
+            reply["isolation"] = isolation and {
+                **isolation, "pid_namespace": bool(done.get("pid_namespace")),
+                "workdir": f"tmpfs {cfg.workdir_mb} MiB" if tmpfs else "disk"}
+            if reply["isolation"] is None and reply["status"] not in (S.TIMEOUT, S.MEMORY_LIMIT):
+                reply.update(status=S.HARNESS_ERROR, error="sandbox setup failed in the child")
+            if reply["status"] is None:
+                reply.update(self._finish(workdir, reply.pop("exit_code", 0), reply["isolation"]))
+            reply["output_tail"] = _read_tail(os.path.join(workdir, OUTPUT_FILE),
+                                              cfg.max_output_bytes)
+            reply["result_dir"] = self._collect(workdir, reply["status"] == S.OK)
+        finally:
+            if tmpfs:
+                iso.unmount(workdir)  # frees what the candidate wrote, however much
+            iso.remove_tree(workdir)
         reply["duration_s"] = time.perf_counter() - t0
-        if reply["isolation"] is None and reply["status"] not in (S.TIMEOUT, S.MEMORY_LIMIT):
-            reply.update(status=S.HARNESS_ERROR, error="sandbox setup failed in the child")
         return reply
 
-    def _supervise(self, pid: int, cfg: ExecConfig, t0: float) -> dict:
-        pidfd = os.pidfd_open(pid)
+    def _spawn(self, code: str, cfg: ExecConfig, workdir: str, hide: tuple[str, ...],
+               drop: bool) -> tuple[dict, dict | None]:
+        """Have the template fork the candidate, then send it its code; wait for the end."""
+        code_r, code_w = os.pipe()
+        report_r, report_w = os.pipe()
         try:
-            remaining = cfg.timeout_s - (time.perf_counter() - t0)
-            ready, _, _ = select.select([pidfd], [], [], max(remaining, 0.0))
+            req = {"config": cfg.to_dict(), "workdir": workdir, "hide": list(hide), "drop": drop}
+            socket_send_fds(self.sock, json.dumps(req).encode(), [code_r, report_w])
+            os.close(code_r)
+            os.close(report_w)
+            code_r = report_w = -1
+            deadline = time.monotonic() + cfg.timeout_s + TEMPLATE_SLACK_S
+            forked = self._recv(deadline)
+            if forked.get("event") != "forked":
+                raise TemplateDied(forked.get("error") or f"unexpected message {forked}")
+            self._send_code(code.encode("utf-8", "surrogatepass"), code_w, deadline)
+            os.close(code_w)
+            code_w = -1
+            done = self._recv(deadline)
+            if done.get("event") != "done" or "error" in done:
+                raise TemplateDied(done.get("error") or f"unexpected message {done}")
+            return done, _read_report(report_r)
         finally:
-            os.close(pidfd)
-        timed_out = not ready
-        # Kill the candidate's process group while its pid is still held (zombie or alive), so
-        # the group id cannot have been reused.
-        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            for fd in (code_r, code_w, report_w, report_r):
+                if fd >= 0:
+                    os.close(fd)
+
+    def _send_code(self, data: bytes, fd: int, deadline: float) -> None:
+        """Write the program into the candidate's pipe; stop when the candidate is gone."""
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            _, writable, _ = select.select([], [fd], [], max(left, 0.0))
+            if not writable:
+                return
             try:
-                target()
-            except ProcessLookupError:
-                pass
-        _, wstatus, usage = os.wait4(pid, 0)
-        self._sweep()
-        if timed_out:
+                view = view[os.write(fd, view[: 1 << 16]):]
+            except BlockingIOError:
+                continue
+            except BrokenPipeError:  # it died before reading all of it: its status says why
+                return
+
+    def _recv(self, deadline: float) -> dict:
+        ready, _, _ = select.select([self.sock], [], [], max(deadline - time.monotonic(), 0.0))
+        if not ready:
+            raise TemplateDied("template did not answer in time")
+        msg = self.sock.recv(1 << 16)
+        if not msg:
+            raise TemplateDied("template exited")
+        return json.loads(msg)
+
+    @staticmethod
+    def _interpret(done: dict, cfg: ExecConfig) -> dict:
+        if done["timed_out"]:
             return {"status": S.TIMEOUT, "error": f"wall-clock limit {cfg.timeout_s:g} s"}
-        cpu_used = usage.ru_utime + usage.ru_stime
-        # ru_maxrss (KiB) includes what the child inherited from us at fork
-        grew_mb = (usage.ru_maxrss - self._rss_kib()) / 1024
-        return self._interpret(wstatus, cpu_used >= int(cfg.cpu_limit_s + 0.999) - 0.05,
-                               grew_mb >= 0.5 * cfg.memory_mb)
-
-    @staticmethod
-    def _rss_kib() -> int:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-    @staticmethod
-    def _interpret(wstatus: int, cpu_exhausted: bool, memory_grew: bool) -> dict:
+        wstatus = done["wstatus"]
+        cpu_exhausted = done["cpu_s"] >= int(cfg.cpu_limit_s + 0.999) - 0.05
+        # ru_maxrss (KiB) includes what the child inherited from the template at fork
+        memory_grew = (done["maxrss_kib"] - done["base_rss_kib"]) / 1024 >= 0.5 * cfg.memory_mb
         if os.WIFSIGNALED(wstatus):
             sig = os.WTERMSIG(wstatus)
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_exhausted):
                 return {"status": S.TIMEOUT, "error": "CPU time limit"}
             if sig == signal.SIGKILL and memory_grew:  # not sent by us: the kernel's OOM killer
-                return {"status": S.MEMORY_LIMIT, "error": "killed (SIGKILL) after using most of its memory"}
+                return {"status": S.MEMORY_LIMIT,
+                        "error": "killed (SIGKILL) after using most of its memory"}
             return {"status": S.CRASHED, "error": _signal_name(sig)}
-        code = os.WEXITSTATUS(wstatus)
-        return {"status": None, "exit_code": code}  # filled from result.json by _finish
+        return {"status": None, "exit_code": os.WEXITSTATUS(wstatus)}  # see _finish
 
-    def _read_report(self, fd: int):
+    def _finish(self, workdir: str, code: int, isolation: dict | None) -> dict:
+        """Turn a normal exit into a status using the child's (untrusted) result.json. Only the
+        statuses child.py writes are accepted (a candidate can write the file too)."""
         try:
-            data = os.read(fd, 4096)
-            return json.loads(data.decode()) if data.strip() else None
-        except (OSError, ValueError):
-            return None
-
-    def _sweep(self) -> None:
-        """Kill every remaining descendant. As a subreaper we inherit all orphans, so when we
-        have no child left no descendant is alive."""
-        for _ in range(1000):
-            try:
-                while True:
-                    pid, _ = os.waitpid(-1, os.WNOHANG)
-                    if pid == 0:
-                        break
-            except ChildProcessError:
-                return  # no children at all
-            me = os.getpid()
-            for child in _children_of(me):
-                try:
-                    os.killpg(child, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                try:
-                    os.kill(child, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.001)
-
-    def serve(self, inp, out) -> None:
-        out.write(json.dumps({"ready": True, "pid": os.getpid(), "root": self.is_root}) + "\n")
-        out.flush()
-        for line in inp:
-            if not line.strip():
-                continue
-            try:
-                req = json.loads(line)
-                cfg = ExecConfig(**req["config"])
-                hide = tuple(str(p) for p in req.get("hide", ()))
-                reply = self.run(req["code"], cfg, hide)
-                if reply["status"] is None:
-                    reply.update(self._finish(reply))
-            except Exception as exc:  # a harness fault: report it, keep serving
-                reply = {"status": S.HARNESS_ERROR, "error": f"zygote: {type(exc).__name__}: {exc}"[:300]}
-            out.write(json.dumps(reply) + "\n")
-            out.flush()
-
-    def _finish(self, reply: dict) -> dict:
-        """Turn a normal exit into a status using the child's (untrusted) result.json."""
-        code = reply.pop("exit_code", 0)
-        path = os.path.join(reply["workdir"], RESULT_FILE)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(os.path.join(workdir, RESULT_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             fd = None
         if fd is None:
-            if code == SETUP_FAILED_EXIT and reply.get("isolation") is None:
+            if code == SETUP_FAILED_EXIT and isolation is None:
                 return {"status": S.HARNESS_ERROR, "error": "sandbox setup failed in the child"}
             return {"status": S.RUNTIME_ERROR,
                     "error": f"process exited with code {code} before returning a result (os._exit?)"}
@@ -261,47 +217,106 @@ class Zygote:
             if len(data) > MAX_RESULT_JSON:
                 raise ValueError("result.json too large")
             res = json.loads(data)
-            if not isinstance(res, dict) or res.get("status") not in S.ALL_STATUSES:
-                raise ValueError("bad status")
-        except (OSError, ValueError) as exc:
+            if not isinstance(res, dict) or res.get("status") not in S.CHILD_STATUSES:
+                raise ValueError(f"status {str(res.get('status') if isinstance(res, dict) else res)[:40]!r} "
+                                 "is not one the child writes")
+        except (OSError, ValueError, RecursionError) as exc:
             # only candidate code can have written a bad result file (child.py writes valid JSON)
             return {"status": S.RUNTIME_ERROR, "error": f"invalid result file (tampered?): {exc}"[:300]}
-        keep = {}
-        keep["status"] = res["status"]
+        keep = {"status": res["status"]}
         keep["error"] = str(res["error"])[:300] if res.get("error") is not None else None
         keep["picked_by"] = str(res["picked_by"])[:100] if res.get("picked_by") is not None else None
         for key, typ in (("volume", float), ("n_solids", int), ("child_s", float), ("brep_valid", bool)):
             try:
                 keep[key] = typ(res[key]) if res.get(key) is not None else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 keep[key] = None
         return keep
 
+    def _collect(self, workdir: str, ok: bool) -> str:
+        """Copy the mesh arrays out of the candidate's folder (its tmpfs lives only in our mount
+        namespace) into a fresh folder the harness reads and removes. Plain files only."""
+        out = tempfile.mkdtemp(prefix="r-", dir=self.base_dir)
+        if ok:
+            for name in (VERTICES_FILE, FACES_FILE):
+                try:
+                    src = os.open(os.path.join(workdir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                except OSError:
+                    continue  # the harness reports the missing array
+                try:
+                    st = os.fstat(src)
+                    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ARRAY_BYTES:
+                        continue
+                    dst = os.open(os.path.join(out, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    try:
+                        left = st.st_size
+                        while left > 0:
+                            n = os.sendfile(dst, src, None, left)
+                            if n == 0:
+                                break
+                            left -= n
+                    finally:
+                        os.close(dst)
+                finally:
+                    os.close(src)
+        return out
 
-def _children_of(ppid: int) -> list[int]:
-    """Pids whose parent is ppid (scan /proc: this kernel has no /proc/PID/task/TID/children)."""
-    kids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == ppid:
-            kids.append(int(name))
-    return kids
+    # ---- the harness's protocol -----------------------------------------------------------
+    def serve(self, inp, out) -> None:
+        out.write(json.dumps({"ready": True, "pid": os.getpid(), "root": self.is_root}) + "\n")
+        out.flush()
+        for line in inp:
+            if not line.strip():
+                continue
+            try:
+                req = json.loads(line)
+                cfg = ExecConfig(**req["config"])
+                hide = tuple(str(p) for p in req.get("hide", ()))
+                reply = self.run(req["code"], cfg, hide)
+            except TemplateDied:
+                raise  # nothing can be forked any more: exit, the harness restarts us
+            except Exception as exc:  # a harness fault: report it, keep serving
+                reply = {"status": S.HARNESS_ERROR, "error": f"zygote: {type(exc).__name__}: {exc}"[:300]}
+            out.write(json.dumps(reply) + "\n")
+            out.flush()
+
+
+def socket_send_fds(sock, data: bytes, fds: list[int]) -> None:
+    import socket
+    socket.send_fds(sock, [data], fds)
+
+
+def _read_report(fd: int) -> dict | None:
+    """The candidate's isolation report, written before any candidate code ran."""
+    try:
+        os.set_blocking(fd, False)
+        data = os.read(fd, 4096)
+        return json.loads(data.decode()) if data.strip() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _read_tail(path: str, max_bytes: int) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return ""
+        f.seek(max(0, st.st_size - max_bytes))
+        return f.read(max_bytes).decode("utf-8", errors="replace")
 
 
 def main() -> None:
     base_dir = sys.argv[1]
     iso.set_child_subreaper()
+    private_mounts = iso.private_mount_namespace()
     warm_up()
     # Our stdout is the protocol pipe: keep Python's sys.stdout on it, print nothing else.
     try:
-        Zygote(base_dir).serve(sys.stdin, sys.stdout)
+        Zygote(base_dir, private_mounts).serve(sys.stdin, sys.stdout)
     except BrokenPipeError:  # the harness went away mid-candidate
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so the final flush at exit is quiet
     finally:

@@ -1,12 +1,18 @@
-"""Isolation beyond rlimits: unprivileged uid, network namespace, a trust boundary that never
-unpickles, and a warm worker that is restarted when it dies. Each protection is tested against
-a control sandbox with the protection switched off, so the tests show the switch is what works."""
+"""Isolation beyond rlimits: unprivileged uid, network namespace, the minimal root view, a pid
+namespace and a size-limited folder per candidate, a trust boundary that never unpickles and
+accepts only the statuses the child writes, and a warm worker that is restarted when it dies.
+Each protection is tested against a control sandbox with the protection switched off, so the
+tests show the switch is what works."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 import socket
 import threading
@@ -17,7 +23,7 @@ import pytest
 from cadbench.config import ExecConfig
 from cadbench.execute import Sandbox
 from cadbench.execute import status as S
-from cadbench.execute.sandbox import load_npy
+from cadbench.execute.sandbox import BASE_PREFIX, OWNER_FILE, load_npy, remove_stale_base_dirs
 
 IS_ROOT = os.geteuid() == 0
 BOX = "import cadquery as cq\n{var} = cq.Workplane('XY').box(1, 2, 3)\n"
@@ -31,9 +37,18 @@ def guarded():
 
 @pytest.fixture(scope="module")
 def open_sandbox():
-    """The control: no uid drop, no network namespace, and a custom result variable."""
-    cfg = ExecConfig(timeout_s=3.0, drop_privileges=False, isolate_network=False, result_var="final")
+    """The control: no uid drop, no network namespace, the host's file system, and a custom
+    result variable."""
+    cfg = ExecConfig(timeout_s=3.0, drop_privileges=False, isolate_network=False,
+                     readonly_filesystem=False, result_var="final")
     with Sandbox(cfg) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def uid_only():
+    """The uid drop alone (host file system view): what the drop guarantees by itself."""
+    with Sandbox(ExecConfig(timeout_s=3.0, readonly_filesystem=False)) as sb:
         yield sb
 
 
@@ -69,10 +84,19 @@ def read_code(path) -> str:
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="dropping privileges needs root")
-def test_candidate_cannot_read_root_only_folder(guarded, secret_dir):
-    r = guarded.run(read_code(secret_dir))
+def test_candidate_cannot_read_root_only_folder(uid_only, secret_dir):
+    r = uid_only.run(read_code(secret_dir))
     assert r.status == S.RUNTIME_ERROR and r.error.startswith("PermissionError")
     assert r.isolation["privileges_dropped"] is True and r.isolation["uid"] != 0
+    assert "the answer" not in r.output_tail
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the minimal root view needs root")
+def test_world_readable_file_outside_the_view_is_absent(guarded, secret_dir):
+    os.chmod(secret_dir.parent, 0o755)  # world-readable now: only the view can keep it out
+    r = guarded.run(read_code(secret_dir))
+    assert r.status == S.RUNTIME_ERROR and r.error.startswith("FileNotFoundError"), r.error
+    assert r.isolation["root_view"] == "minimal"
     assert "the answer" not in r.output_tail
 
 
@@ -88,9 +112,13 @@ def test_candidate_cannot_write_outside_its_folder(guarded, scratch):
     target.mkdir()
     os.chmod(target, 0o777)  # even a world-writable folder is read-only from inside
     r = guarded.run(f"open({str(target / 'planted.txt')!r}, 'w').write('x')\n")
-    assert r.status == S.RUNTIME_ERROR and "Read-only file system" in r.error
+    assert r.status == S.RUNTIME_ERROR and "No such file" in r.error  # not even in its view
     assert r.isolation["readonly_filesystem"] is True
     assert list(target.iterdir()) == []
+    # what it can see is read-only: the view's own /tmp, the Python installation
+    for where in ("/tmp", sys.prefix):
+        r = guarded.run(f"open({where + '/planted.txt'!r}, 'w').write('x')\n")
+        assert r.status == S.RUNTIME_ERROR and "Read-only file system" in r.error, (where, r.error)
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="a private mount view needs root")
@@ -234,19 +262,216 @@ def test_tampered_result_files_are_the_candidates_fault(guarded):
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="a private mount view needs root")
-def test_hide_paths_makes_world_readable_data_invisible(scratch):
-    refs = scratch / "refs.jsonl"
-    refs.write_text('{"id": "a", "code": "the answer"}\n')
-    cache = scratch / "gt-cache"
-    cache.mkdir()
-    (cache / "a.npz").write_text("mesh")
-    for p in (refs, cache / "a.npz"):
-        os.chmod(p, 0o644)
-    os.chmod(cache, 0o755)
-    code = (f"import os\nprint('REFS', repr(open({str(refs)!r}).read()))\n"
-            f"print('CACHE', os.path.exists({str(cache / 'a.npz')!r}))\n" + BOX.format(var="solid"))
-    with Sandbox(ExecConfig(timeout_s=3.0), hide_paths=[refs, cache]) as sb:
-        r = sb.run(code)
+def test_hide_paths_inside_the_view_are_covered():
+    """Paths outside the view are absent anyway; a hidden path that lies inside a folder the view
+    shows (here the Python installation) is covered by an empty tmpfs or /dev/null."""
+    token = secrets.token_hex(4)
+    refs = Path(sys.prefix) / f"cadbench-test-refs-{token}.jsonl"
+    cache = Path(sys.prefix) / f"cadbench-test-cache-{token}"
+    try:
+        refs.write_text('{"id": "a", "code": "the answer"}\n')
+        cache.mkdir()
+        (cache / "a.npz").write_text("mesh")
+        for p in (refs, cache / "a.npz"):
+            os.chmod(p, 0o644)
+        os.chmod(cache, 0o755)
+        code = (f"import os\nprint('REFS', repr(open({str(refs)!r}).read()))\n"
+                f"print('CACHE', os.path.exists({str(cache / 'a.npz')!r}))\n" + BOX.format(var="solid"))
+        with Sandbox(ExecConfig(timeout_s=3.0), hide_paths=[refs, cache]) as sb:
+            r = sb.run(code)
+        assert r.status == S.OK, r.error
+        assert "REFS ''" in r.output_tail and "CACHE False" in r.output_tail
+        assert "the answer" not in r.output_tail
+        with Sandbox(ExecConfig(timeout_s=3.0)) as sb:  # the control: not hidden, visible
+            r = sb.run(code)
+        assert r.status == S.OK and "the answer" in r.output_tail and "CACHE True" in r.output_tail
+    finally:
+        refs.unlink(missing_ok=True)
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+# ---- the minimal root view -----------------------------------------------------------------
+ROOT_LISTING = "import os\nprint('ROOT', sorted(os.listdir('/')))\n"
+REBUILD = ("import importlib\ntry:\n    importlib.import_module('cadbench.datasets.synth')\n"
+           "    print('SYNTH imported')\nexcept ImportError as e:\n    print('SYNTH', type(e).__name__)\n")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the minimal root view needs root")
+def test_root_view_holds_only_the_interpreter_libraries_and_its_folder(guarded):
+    repo = Path(__file__).resolve().parents[2]
+    # The repository and home folders exist only as the path down to a bound Python prefix (a
+    # venv inside the repository, an interpreter under ~/.pyenv), holding nothing else.
+    code = (ROOT_LISTING + REBUILD
+            + f"print('REPO', os.listdir({str(repo)!r}) if os.path.isdir({str(repo)!r}) else [])\n"
+            + f"print('SOURCE', os.path.exists({str(repo / 'cadbench' / 'config.py')!r}))\n"
+            + f"print('VENV', os.path.isdir({sys.prefix!r}))\n" + BOX.format(var="solid"))
+    r = guarded.run(code)
     assert r.status == S.OK, r.error
-    assert "REFS ''" in r.output_tail and "CACHE False" in r.output_tail
-    assert "the answer" not in r.output_tail
+    top = eval(r.output_tail.split("ROOT ", 1)[1].splitlines()[0])
+    assert set(top) <= {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev",
+                        "proc", "tmp", *(p.split("/")[1] for p in (sys.prefix, sys.base_prefix,
+                                                                   tempfile.gettempdir()))}, top
+    assert "SYNTH ModuleNotFoundError" in r.output_tail  # cannot rebuild the benchmark
+    assert "SOURCE False" in r.output_tail and "VENV True" in r.output_tail
+    seen = eval(r.output_tail.split("REPO ", 1)[1].splitlines()[0])
+    prefixes = {Path(p).relative_to(repo).parts[0] for p in (sys.prefix, sys.base_prefix)
+                if Path(p).is_relative_to(repo)}
+    assert set(seen) <= prefixes, seen  # no cadbench/, tests/, runs/, README...
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the minimal root view needs root")
+def test_control_with_the_host_view_can_rebuild_the_benchmark(open_sandbox):
+    r = open_sandbox.run(REBUILD + BOX.format(var="final"))
+    assert r.status == S.OK and "SYNTH imported" in r.output_tail
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the minimal root view needs root")
+def test_candidate_sees_only_its_own_processes(guarded):
+    r = guarded.run("import os\nprint('PIDS', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))\n"
+                    + BOX.format(var="solid"))
+    assert r.status == S.OK, r.error
+    pids = eval(r.output_tail.split("PIDS ", 1)[1].splitlines()[0])
+    assert len(pids) <= 2 and os.getpid() not in pids or pids == [2], pids  # init and itself
+
+
+# ---- pid namespace: the whole tree dies with the candidate ------------------------------------
+def _comm_alive(name: str) -> list[int]:
+    found = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if Path(f"/proc/{p}/comm").read_text().strip() == name:
+                    found.append(int(p))
+            except OSError:
+                pass
+    return found
+
+
+DETACH = ("import ctypes, os, time\n"
+          "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+          "        ctypes.CDLL(None).prctl(15, b'{name}', 0, 0, 0)\n        time.sleep(60)\n"
+          "    os._exit(0)\n")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="pid namespaces need root")
+def test_detached_grandchild_dies_with_its_pid_namespace(guarded):
+    name = "cbpid" + secrets.token_hex(4)
+    r = guarded.run(DETACH.format(name=name) + "time.sleep(0.3)\n" + BOX.format(var="solid"))
+    assert r.status == S.OK, r.error
+    assert r.isolation["pid_namespace"] is True
+    assert _comm_alive(name) == []
+
+
+# ---- the size-limited folder ----------------------------------------------------------------------
+FALLOCATE = ("import os\nn = 0\ntry:\n    for i in range(8):\n"
+             "        fd = os.open(f'junk{{i}}', os.O_CREAT | os.O_WRONLY)\n"
+             "        os.posix_fallocate(fd, 0, {mb} << 20)\n        n += 1\n"
+             "except OSError as e:\n    print('STOPPED', e.errno)\nprint('FILES', n)\n")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the folder's tmpfs needs root")
+def test_fallocate_stops_at_the_folder_size():
+    with Sandbox(ExecConfig(timeout_s=5.0, workdir_mb=32)) as sb:
+        r = sb.run(FALLOCATE.format(mb=10) + BOX.format(var="solid"))
+        assert r.status == S.OK, r.error
+        assert "STOPPED 28" in r.output_tail and "FILES 3" in r.output_tail  # ENOSPC at 32 MiB
+        assert r.isolation["workdir"] == "tmpfs 32 MiB"
+    with Sandbox(ExecConfig(timeout_s=5.0, workdir_mb=128)) as sb:  # control: room for all 8
+        r = sb.run(FALLOCATE.format(mb=10) + BOX.format(var="solid"))
+        assert r.status == S.OK and "FILES 8" in r.output_tail, r.output_tail
+
+
+MANY_FILES = ("import os\nn = 0\ntry:\n    for i in range({n}):\n"
+              "        open(f'f{{i}}', 'w').close()\n        n += 1\n"
+              "except OSError as e:\n    print('STOPPED', e.errno)\n"
+              "for i in range(n):\n    os.unlink(f'f{{i}}')\nprint('FILES', n)\n")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the folder's tmpfs needs root")
+def test_file_count_stops_at_the_folder_inode_cap():
+    with Sandbox(ExecConfig(timeout_s=10.0, workdir_max_files=500)) as sb:
+        r = sb.run(MANY_FILES.format(n=2000) + BOX.format(var="solid"))
+    assert r.status == S.OK, r.error
+    assert "STOPPED 28" in r.output_tail
+    n = int(r.output_tail.split("FILES ", 1)[1].split()[0])
+    assert 400 < n < 500
+
+
+def test_folder_full_of_junk_still_reports_a_status(guarded):
+    """A candidate that uses every inode of its folder leaves no room for result.json: a
+    runtime_error of its own, never a harness fault, and the next candidate is unaffected."""
+    r = guarded.run("import os\ntry:\n    for i in range(100000):\n        open(f'f{i}', 'w').close()\n"
+                    "except OSError:\n    pass\n" + BOX.format(var="solid"))
+    assert r.status == S.RUNTIME_ERROR, (r.status, r.error)
+    assert guarded.run(BOX.format(var="solid")).status == S.OK
+
+
+# ---- only the statuses the child writes ----------------------------------------------------------
+FORGE = ("import json, os\njson.dump({{'status': {status!r}, 'error': 'forged'}}, "
+         "open('result.json', 'w'))\nos._exit(0)\n")
+
+
+@pytest.mark.parametrize("status", sorted(set(S.ALL_STATUSES) - set(S.CHILD_STATUSES)))
+def test_forged_status_is_refused(guarded, status):
+    r = guarded.run(FORGE.format(status=status))
+    assert r.status == S.RUNTIME_ERROR and "tampered" in r.error, (status, r.status, r.error)
+
+
+def test_child_statuses_are_accepted_from_result_json(guarded):
+    r = guarded.run(FORGE.format(status=S.NOT_A_SOLID))  # the control: a status the child writes
+    assert r.status == S.NOT_A_SOLID and r.error == "forged"
+
+
+# ---- mesh caps before loading -----------------------------------------------------------------------
+@pytest.mark.parametrize("cap", ["max_mesh_vertices", "max_mesh_faces"])
+def test_mesh_over_a_cap_is_too_costly(cap):
+    with Sandbox(ExecConfig(timeout_s=3.0, **{cap: 7})) as sb:  # a box: 8 vertices, 12 faces
+        r = sb.run(BOX.format(var="solid"))
+    assert r.status == S.TOO_COSTLY and r.mesh is None, (r.status, r.error)
+    assert ("vertices" if cap == "max_mesh_vertices" else "triangles") in r.error
+
+
+def test_mesh_within_the_caps_loads():
+    with Sandbox(ExecConfig(timeout_s=3.0, max_mesh_vertices=8, max_mesh_faces=12)) as sb:
+        r = sb.run(BOX.format(var="solid"))
+    assert r.status == S.OK and len(r.mesh.faces) == 12
+
+
+def test_isolation_record_names_the_role():
+    with Sandbox(ExecConfig(timeout_s=3.0), role="reference") as sb:
+        r = sb.run(BOX.format(var="solid"))
+    assert r.status == S.OK and r.isolation["role"] == "reference"
+    with pytest.raises(ValueError):
+        Sandbox(role="judge")
+
+
+# ---- sandbox folders: removed on exit, stale ones at start-up ---------------------------------------
+def _fake_base(owner: str) -> Path:
+    d = Path(tempfile.mkdtemp(prefix=BASE_PREFIX))
+    (d / OWNER_FILE).write_text(owner)
+    (d / "c-junk").mkdir()
+    (d / "c-junk" / "x").write_text("left by a killed run")
+    return d
+
+
+def test_stale_sandbox_folders_are_removed_at_start_up():
+    dead = _fake_base("999999999 1\n")  # no such process
+    alive = _fake_base(f"{os.getpid()} {Path(f'/proc/{os.getpid()}/stat').read_bytes().rsplit(b')', 1)[1].split()[19].decode()}\n")
+    reused = _fake_base(f"{os.getpid()} 1\n")  # our pid, another start time: a reused pid
+    try:
+        removed = remove_stale_base_dirs()
+        assert str(dead) in removed and not dead.exists()
+        assert str(reused) in removed and not reused.exists()
+        assert alive.exists() and str(alive) not in removed
+    finally:
+        for d in (dead, alive, reused):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def test_sandbox_folder_is_gone_after_close():
+    with Sandbox(ExecConfig(timeout_s=3.0)) as sb:
+        sb.run(BOX.format(var="solid"))
+        base = sb._base
+        # no candidate folder (c-*) or result folder (r-*) is left once a run has returned
+        assert [n for n in os.listdir(base) if n[:2] in ("c-", "r-")] == []
+    assert not os.path.exists(base)

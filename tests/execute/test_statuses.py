@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,18 @@ def run(sb: Sandbox, code: str) -> ExecResult:
     return r
 
 
-def assert_gone(pid: int) -> None:
-    assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived the candidate"
+def assert_gone(marker: str) -> None:
+    """No process whose command line holds `marker` is alive (candidates may run in a pid
+    namespace of their own, so the pid they see is not ours: find them by name)."""
+    alive = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if marker.encode() in Path(f"/proc/{p}/cmdline").read_bytes():
+                    alive.append(int(p))
+            except OSError:
+                pass
+    assert alive == [], f"processes {alive} ({marker}) survived the candidate"
 
 
 # ---- ok and the result-variable rule ---------------------------------------------------------
@@ -180,28 +191,30 @@ def test_stdout_flood_is_capped(sandbox):
 
 # ---- no process survives ---------------------------------------------------------------------
 def test_grandchild_sleeping_forever_is_killed(sandbox):
-    code = ("import subprocess, time\np = subprocess.Popen(['sleep', '1000'])\n"
-            "print('PID', p.pid, flush=True)\n" + BOX.format(var="solid"))
+    marker = f"1000.{secrets.randbelow(10**9)}"  # sleep accepts a fractional duration
+    code = (f"import subprocess, time\np = subprocess.Popen(['sleep', '{marker}'])\n"
+            "time.sleep(0.2)\n" + BOX.format(var="solid"))
     r = run(sandbox, code)
     assert r.status == S.OK
-    assert_gone(int(re.search(r"PID (\d+)", r.output_tail).group(1)))
+    assert_gone(marker)
 
 
 def test_setsid_detached_grandchild_is_killed(sandbox):
+    marker = f"1000.{secrets.randbelow(10**9)}"
     code = (
         "import os, signal, time\nr, w = os.pipe()\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
         "    if os.fork() == 0:\n"
         "        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "        os.write(w, str(os.getpid()).encode()); os.close(w)\n"
-        "        time.sleep(1000)\n"
+        "        os.write(w, b'x'); os.close(w)\n"
+        f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
         "    os._exit(0)\n"
-        "os.close(w)\nprint('PID', int(os.read(r, 64)), flush=True)\n"
+        "os.close(w)\nos.read(r, 1)\n"
         "while True:\n    pass\n")   # and then time out
     r = run(sandbox, code)
     assert r.status == S.TIMEOUT
-    assert_gone(int(re.search(r"PID (\d+)", r.output_tail).group(1)))
+    assert_gone(marker)
 
 
 def test_sandbox_survives_and_cleans_up(sandbox):
