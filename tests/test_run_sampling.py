@@ -150,3 +150,33 @@ def test_cli_rejects_out_of_range_sampling_flags(setup, capsys):
         assert msg in capsys.readouterr().err
     assert not (tmp / "never").exists()
     assert not cls.seen
+
+
+def test_vit_gpt2_samples_do_not_depend_on_the_batch(tmp_path):
+    """vit_gpt2 used to seed a whole batch at once (seed 0 for the rerank samples, seed +
+    batch position for --samples K): which images shared a batch changed each one's
+    candidates. Now each image is seeded from its id alone."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import numpy as np
+
+    from cadbench.datasets.base import Sample, TaskInput
+    from submissions.vit_gpt2 import VitGpt2Submission
+    sub = VitGpt2Submission(size="micro", batch_size=4, progress=False, max_new_tokens=24,
+                            checkpoint_dir=str(tmp_path / "state"), rerank=2,
+                            rerank_by="box", box_fit=False)
+    sub._build(list(PROGRAMS.values()), tmp_path / "state", "fp")   # untrained: random output
+    rng = np.random.default_rng(0)
+    tasks = [TaskInput.of(Sample(f"s{i}", "", rng.integers(0, 256, (64, 64, 3), np.uint8)))
+             for i in range(3)]
+    sampling = Sampling(k=3, temperature=1.0, seed=4)
+    together = sub.generate_many(tasks, sampling)
+    alone = [sub.generate_many([t], sampling)[0] for t in tasks]
+    assert together == alone and all(len(c) == 3 for c in together)
+    assert sub.generate_many(tasks[::-1], sampling) == together[::-1]
+    assert len({c for cands in together for c in cands}) > 1   # it does sample
+    assert sub.generate_many(tasks, Sampling(k=3, temperature=1.0, seed=5)) != together
+    # k = 1: greedy + rerank samples, seeded the same way
+    one = sub.generate_many(tasks, Sampling(seed=4))
+    assert one == [sub.generate_many([t], Sampling(seed=4))[0] for t in tasks]
+    assert sub.stochastic

@@ -3,7 +3,10 @@
     cadbench models list                 what is on this machine (imported + Hugging Face cache)
     cadbench models import DIR [--name N] [--link]
                                          copy a Hugging Face-format folder so that
-                                         `--opt encoder=N` / `--opt decoder=N` finds it
+                                         `--opt encoder=N` / `--opt decoder=N` (vit_gpt2)
+                                         or `--model hf --opt model=N` finds it; a whole
+                                         VisionEncoderDecoder is also split into N/encoder
+                                         and N/decoder
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ def register(subparsers) -> None:
     import argparse
 
     p = subparsers.add_parser("models", help="list or import local pretrained model folders "
-                              "(offline; used by vit_gpt2)", description=__doc__,
+                              "(offline; used by vit_gpt2 and hf)", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
     ls = sub.add_parser("list", help="model folders found on this machine")
@@ -63,5 +66,13 @@ def handle_import(args) -> int:
     m = weights.import_model(Path(args.dir), name=args.name, link=args.link)
     print(f"imported {m.name} ({m.model_type}, tokenizer: {'yes' if m.has_tokenizer else 'no'})"
           f" -> {m.path}")
-    print(f"use it with: --opt encoder={m.name}  or  --opt decoder={m.name}")
+    halves = weights.imported_halves(m.name) if m.model_type == weights.VED_TYPE else {}
+    for half in halves.values():
+        print(f"  split: {half.name} ({half.model_type}) -> {half.path}")
+    if halves:
+        print(f"use it with: --model hf --opt model={m.name}  or  vit_gpt2's "
+              f"--opt encoder={m.name}/encoder --opt decoder={m.name}/decoder")
+    else:
+        print(f"use it with: --opt encoder={m.name}  or  --opt decoder={m.name}  (an "
+              f"image-to-text model: --model hf --opt model={m.name})")
     return 0

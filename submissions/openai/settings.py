@@ -98,8 +98,8 @@ def settings_from(options: dict[str, Any]) -> OpenAISettings:
                  Path(cache).expanduser() if cache else cadbench_home() / "responses")
     return OpenAISettings(
         base_url=base_url.rstrip("/"), model=model, api_key_env=str(options["api_key_env"]),
-        prompt=_text("prompt", str(options["prompt"])),
-        system=_text("system", str(options["system"])),
+        prompt=option_text("openai", "prompt", str(options["prompt"])),
+        system=option_text("openai", "system", str(options["system"])),
         max_tokens=int(options["max_tokens"]), temperature=float(options["temperature"]),
         top_p=float(options["top_p"]), request_timeout_s=float(options["request_timeout_s"]),
         max_retries=int(options["max_retries"]), backoff_s=float(options["backoff_s"]),
@@ -107,7 +107,7 @@ def settings_from(options: dict[str, Any]) -> OpenAISettings:
         cache_dir=cache_dir)
 
 
-def _text(name: str, value: str) -> str:
+def option_text(who: str, name: str, value: str) -> str:
     """An option's text, or the content of the file it names as `@path`."""
     if not value.startswith("@"):
         return value
@@ -115,5 +115,5 @@ def _text(name: str, value: str) -> str:
     try:
         return path.read_text()
     except OSError as e:
-        raise InputError(f"openai: option {name}={value!r}: cannot read {path} "
+        raise InputError(f"{who}: option {name}={value!r}: cannot read {path} "
                          f"({e.strerror or e})") from None

@@ -10,7 +10,12 @@ Nothing here opens a socket: a hub name that is not on disk resolves to None and
 says so and falls back to a from-config initialisation. Everything that later loads weights
 goes through `from_pretrained(<local folder>, local_files_only=True)` with offline mode set.
 
-This module imports only the standard library (the CLI's `cadbench models` uses it).
+A whole VisionEncoderDecoder folder (model_type "vision-encoder-decoder") is imported as it
+is (the `hf` submission scores it) and also split into its halves, NAME/encoder and
+NAME/decoder, which is what `--opt encoder=` / `--opt decoder=` take.
+
+This module imports only the standard library (the CLI's `cadbench models` uses it); the
+split alone imports transformers, inside `split_encoder_decoder`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ from cadbench.errors import InputError
 # The pretrained models the `base` size is shaped after (used when they are on disk).
 DEFAULT_ENCODER = "google/vit-base-patch16-224-in21k"
 DEFAULT_DECODER = "gpt2"
+
+VED_TYPE = "vision-encoder-decoder"   # config.json model_type of a whole encoder-decoder
+HALVES = ("encoder", "decoder")
+# What each half takes along from the whole folder (image preprocessing, tokenizer).
+HALF_FILES = {"encoder": ("preprocessor_config.json",),
+              "decoder": ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+                          "special_tokens_map.json", "added_tokens.json")}
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
@@ -127,24 +139,44 @@ def _hf_cache_entry(name: str) -> Path | None:
     return max(candidates, key=lambda s: s.stat().st_mtime) if candidates else None
 
 
-def resolve(spec: str) -> LocalModel | None:
+def resolve(spec: str, role: str | None = None) -> LocalModel | None:
     """A local folder or a cached hub name -> LocalModel; a hub name not on disk -> None.
 
     A folder that exists but holds no weights is an error (a half-copied model would silently
-    train from scratch otherwise)."""
+    train from scratch otherwise). `role`: "model" takes any folder as it is; "encoder" or
+    "decoder" turns an imported whole VisionEncoderDecoder into that half; None (a half is
+    wanted, which one unsaid) refuses a whole VisionEncoderDecoder with a message naming
+    its halves, rather than letting transformers fail on it later."""
+    model = _resolve(spec)
+    if model is None or model.model_type != VED_TYPE or role == "model":
+        return model
+    if role in HALVES:
+        half = _cadbench_entry(f"{model.name}/{role}") if model.source == "cadbench" else None
+        if half is not None:
+            return inspect_folder(half, name=f"{model.name}/{role}", source="cadbench")
+    if model.source == "cadbench" and imported_halves(model.name):
+        use = (f"use its halves: --opt encoder={model.name}/encoder --opt "
+               f"decoder={model.name}/decoder")
+    else:
+        use = (f"import it with `cadbench models import {model.path} --name NAME` and use "
+               f"--opt encoder=NAME/encoder --opt decoder=NAME/decoder")
+    raise InputError(f"{spec}: a whole VisionEncoderDecoder model, not one half: {use}; or "
+                     f"score it as it is with --model hf --opt model={spec}")
+
+
+def _resolve(spec: str) -> LocalModel | None:
     spec = spec.strip()
     if not spec:
         return None
     if looks_like_path(spec):
         model = inspect_folder(Path(spec))
     else:
-        model = None
-        for folder, source in ((_cadbench_entry(spec), "cadbench"), (_hf_cache_entry(spec), "hf-cache")):
-            if folder is not None:
-                model = inspect_folder(folder, name=spec, source=source)
-                break
-        if model is None:
+        places = ((_cadbench_entry(spec), "cadbench"), (_hf_cache_entry(spec), "hf-cache"))
+        found = next((inspect_folder(folder, name=spec, source=source)
+                      for folder, source in places if folder is not None), None)
+        if found is None:
             return None
+        model = found
     if not model.has_weights:
         raise InputError(f"{model.path}: model folder without weights (expected one of "
                          f"{', '.join(WEIGHT_FILES)})")
@@ -171,21 +203,68 @@ def list_models() -> list[LocalModel]:
 
 def import_model(src: Path, name: str | None = None, link: bool = False) -> LocalModel:
     """Copy (or symlink) a Hugging Face-format folder into cadbench's model folder, so that
-    `--opt encoder=NAME` / `--opt decoder=NAME` finds it by name."""
+    `--opt encoder=NAME` / `--opt decoder=NAME` (or `hf`'s `--opt model=NAME`) finds it by
+    name. A whole VisionEncoderDecoder is also split into NAME/encoder and NAME/decoder."""
     model = inspect_folder(Path(src))
     if not model.has_weights:
         raise InputError(f"{src}: model folder without weights (expected one of "
                          f"{', '.join(WEIGHT_FILES)})")
     name = name or Path(model.path).name
     dest = models_dir() / _safe_name(name)
-    if dest.exists() or dest.is_symlink():
-        if dest.is_symlink() or dest.is_file():
-            dest.unlink()
-        else:
-            shutil.rmtree(dest)
+    halves = {h: models_dir() / _safe_name(f"{name}/{h}") for h in HALVES}
+    for old in (dest, *halves.values()):
+        _remove(old)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if link:
         dest.symlink_to(Path(model.path), target_is_directory=True)
     else:
         shutil.copytree(model.path, dest)
+    if model.model_type == VED_TYPE:
+        try:
+            split_encoder_decoder(Path(model.path), halves["encoder"], halves["decoder"])
+        except BaseException:
+            for folder in (dest, *halves.values()):   # no half-imported model stays behind
+                _remove(folder)
+            raise
     return inspect_folder(dest, name=name, source="cadbench")
+
+
+def imported_halves(name: str) -> dict[str, LocalModel]:
+    """The encoder and decoder folders an import split a VisionEncoderDecoder into."""
+    out = {}
+    for h in HALVES:
+        folder = _cadbench_entry(f"{name}/{h}")
+        if folder is not None:
+            out[h] = inspect_folder(folder, name=f"{name}/{h}", source="cadbench")
+    return out
+
+
+def split_encoder_decoder(src: Path, encoder_dir: Path, decoder_dir: Path) -> None:
+    """Save a VisionEncoderDecoder's encoder and decoder as two Hugging Face folders (weights
+    as stored, the decoder's cross-attention included), each with the files of its side."""
+    enforce_offline()
+    from transformers import VisionEncoderDecoderModel
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = VisionEncoderDecoderModel.from_pretrained(str(src), local_files_only=True,
+                                                          dtype="auto")
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError(f"{src}: a vision-encoder-decoder config, but the model does not "
+                         f"load: {type(e).__name__}: {str(e).strip()[:300]}") from None
+    finally:
+        hf_logging.set_verbosity(before)
+    for half, folder in (("encoder", encoder_dir), ("decoder", decoder_dir)):
+        getattr(model, half).save_pretrained(str(folder))
+        for fname in HALF_FILES[half]:
+            if (src / fname).is_file():
+                shutil.copy2(src / fname, folder / fname)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
