@@ -32,6 +32,10 @@ class ExecConfig:
     drop_privileges: bool = True     # as root: run the candidate as an unprivileged user
     isolate_network: bool = True     # new network namespace where the kernel allows
     readonly_filesystem: bool = True  # read-only view of the file system, private /tmp
+    # The trusted side's bound per candidate (checking arrays, union, validity, metrics): a
+    # prediction over it gets status `too_costly` and the run goes on.
+    trusted_timeout_s: float = 30.0
+    trusted_memory_mb: int = 1024
 
     @property
     def cpu_limit_s(self) -> float:

@@ -15,12 +15,10 @@ from typing import Any, Iterable, Iterator
 
 from .errors import InputError
 
-SCHEMA_VERSION = 1
-KNOWN_SCHEMA_VERSIONS = {1}
-
-
-
-
+# 2: metrics on fused, validated solids (reference-anchored iou, no abstention), faults apart,
+# copies of the reference counted. Version-1 results are not comparable and are not read.
+SCHEMA_VERSION = 2
+KNOWN_SCHEMA_VERSIONS = {2}
 
 class RecordError(InputError, ValueError):
     """A record file that cannot be read: names the file and line."""
@@ -40,6 +38,8 @@ class SampleResult:
     exec_time_s: float | None = None   # candidate execution in the sandbox
     score_time_s: float | None = None  # metric computation on the trusted side
     code_sha: str | None = None        # hash of the scored code: resume re-scores changed code
+    # "exact" / "normalized" when the prediction reproduces the reference program (contamination)
+    copies_reference: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -71,6 +71,10 @@ class RunRecord:
     config: dict[str, Any]
     provenance: dict[str, Any]                   # versions, git commit, machine, hashes
     submission: dict[str, Any] = field(default_factory=dict)  # params, deps, train/infer time
+    # References given, and those that could not be run (id -> reason): never dropped silently
+    n_references_given: int | None = None
+    reference_faults: dict[str, str] = field(default_factory=dict)
+    status_counts_all: dict[str, int] = field(default_factory=dict)  # over every candidate
     created: str = ""
     schema_version: int = SCHEMA_VERSION
 
@@ -103,6 +107,10 @@ class RunRecord:
 def _check_version(d: dict, source: str = "<record>") -> None:
     v = d.get("schema_version", SCHEMA_VERSION)
     if v not in KNOWN_SCHEMA_VERSIONS:
+        if isinstance(v, int) and v < SCHEMA_VERSION:
+            raise RecordError(f"{source}: written by an older cadbench (schema_version {v}); "
+                              f"its numbers do not compare with schema {SCHEMA_VERSION}: "
+                              f"score again (--no-resume, or a new --out folder)")
         raise RecordError(f"{source}: schema_version {v} is not one this cadbench reads "
                           f"({sorted(KNOWN_SCHEMA_VERSIONS)}); upgrade cadbench")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .metrics import headline_rows
 from .records import RunRecord, SampleResult, load_results
 
 THUMB = 160                  # rendered thumbnail size, pixels
@@ -318,12 +319,13 @@ def headline(run_dir: Path) -> tuple[str, list[str], dict]:
     m = rec.metrics
     where = "/".join(x for x in (rec.dataset, rec.split) if x)
     title = f"cadbench report: {rec.model or run_dir.name}" + (f" on {where}" if where else "")
-    lines = [f"samples {m.get('n')}   VSR {_fmt(m.get('vsr'))}   "
-             f"IoU (valid) {_fmt(m.get('iou_valid_mean'))}   "
-             f"IoU (all) {_fmt(m.get('iou_all_mean'))}   "
-             f"IoU best {_fmt(m.get('iou_best_all_mean'))}   "
-             f"exact IoU {_fmt(m.get('iou_exact_all_mean'))}",
+    metrics = "   ".join(f"{label} {_fmt(m.get(key))}" for label, key, _ in headline_rows(m))
+    lines = [f"samples {m.get('n')}   VSR {_fmt(m.get('vsr'))}   {metrics}",
              "statuses: " + ", ".join(f"{k} {v}" for k, v in rec.status_counts.items())]
+    if m.get("n_faults"):
+        lines.append(f"harness faults (left out of every metric): {m['n_faults']}")
+    if rec.reference_faults:
+        lines.append(f"references scored: {rec.n_references} of {rec.n_references_given}")
     return title, lines, rec.status_counts
 
 

@@ -27,17 +27,17 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import __version__
-from .aggregate import status_counts, summarize
+from .aggregate import status_counts, status_counts_all, summarize
 from .config import ExecConfig, MetricConfig, ScoreConfig, cadbench_home
 from .errors import InputError
 from .execute import status as st
-from .geometry.mesh import Mesh
+from .geometry.mesh import Mesh, MeshError
 from .inputs import Prediction, Reference
 from .provenance import collect_provenance, content_hash
 from .records import (JsonlAppender, RunRecord, SampleResult, atomic_write_text, load_results,
                       round_floats)
 
-GT_CACHE_VERSION = 1
+GT_CACHE_VERSION = 2  # 2: each solid tessellated apart; manifold flag stored
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "score_config.json"
@@ -63,17 +63,28 @@ _REF_MESHES: dict[str, Mesh] = {}
 _WATCHING_PARENT = False
 
 
-def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = ()):
-    """This thread's warm sandbox; candidates never see the cadbench cache (ground truth,
-    datasets) or the references file."""
+def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = (), role: str = "candidate"):
+    """This thread's warm sandbox for `role`. References and candidates never share one: a
+    candidate's warm worker has never held a reference program. Candidates never see the
+    cadbench cache (ground truth, datasets) or the references file."""
+    boxes = getattr(_LOCAL, "sandboxes", None)
+    if boxes is None:
+        boxes = _LOCAL.sandboxes = {}
     key = (config, hide_paths)
-    if getattr(_LOCAL, "sandbox", None) is None or _LOCAL.key != key:
+    box = boxes.get(role)
+    if box is None or box[0] != key:
         from .execute import Sandbox
-        if getattr(_LOCAL, "sandbox", None) is not None:
-            _LOCAL.sandbox.close()
-        _LOCAL.sandbox = Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths))
-        _LOCAL.key = key
-    return _LOCAL.sandbox
+        if box is not None:
+            box[1].close()
+        boxes[role] = (key, Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths)))
+    return boxes[role][1]
+
+
+def close_sandbox(role: str) -> None:
+    """Stop this thread's warm sandbox for `role` (e.g. references, once the truth is cached)."""
+    box = (getattr(_LOCAL, "sandboxes", None) or {}).pop(role, None)
+    if box is not None:
+        box[1].close()
 
 
 def _exit_with_harness(harness_pid: int | None) -> None:
@@ -113,22 +124,35 @@ def gt_key(code: str, config: ExecConfig) -> str:
     return hashlib.sha256((settings + "\n" + code).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class ReferenceOutcome:
+    id: str
+    error: str | None = None          # the reference could not be run (a reference fault)
+    manifold: bool = True             # False: a closed mesh but not a 2-manifold solid
+
+
 def reference_task(ref_id: str, code: str, config: ExecConfig, cache_dir: str,
                    hide_paths: tuple[str, ...] = (), harness_pid: int | None = None
-                   ) -> tuple[str, str | None]:
-    """Run one reference program and cache its mesh. Returns (id, error or None)."""
+                   ) -> ReferenceOutcome:
+    """Run one reference program in the reference sandbox and cache its mesh."""
     _exit_with_harness(harness_pid)
     Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. on a Dask worker
     path = Path(cache_dir) / f"{gt_key(code, config)}.npz"
     if path.exists():
-        return ref_id, None
-    res = _sandbox(config, hide_paths).run(code)
+        with np.load(path, allow_pickle=False) as z:
+            return ReferenceOutcome(ref_id, manifold=bool(z["manifold"]))
+    res = _sandbox(config, hide_paths, role="reference").run(code)
     if res.status != st.OK or res.mesh is None:
-        return ref_id, f"{res.status}: {res.error or ''}".strip()
+        return ReferenceOutcome(ref_id, f"{res.status}: {res.error or ''}".strip())
+    from .geometry.solid import make_reference_solid
+    try:
+        manifold = make_reference_solid(res.mesh).manifold is not None
+    except MeshError as exc:  # encloses nothing: not a usable reference
+        return ReferenceOutcome(ref_id, f"{st.INVALID_GEOMETRY}: {exc}"[:300])
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, vertices=res.mesh.vertices, faces=res.mesh.faces)
+    np.savez(tmp, vertices=res.mesh.vertices, faces=res.mesh.faces, manifold=manifold)
     os.replace(tmp, path)
-    return ref_id, None
+    return ReferenceOutcome(ref_id, manifold=manifold)
 
 
 def _load_reference_mesh(path: str) -> Mesh:
@@ -142,12 +166,33 @@ def _load_reference_mesh(path: str) -> Mesh:
     return mesh
 
 
+def judge_prediction(ref_mesh: Mesh, pred_mesh: Mesh, metric_config: MetricConfig) -> dict:
+    """The trusted side's work on one candidate: validity, union, emptiness, metrics.
+    Returns {"status", "error", "metrics"}; runs under run_bounded (time and memory)."""
+    from .geometry.metrics import compute_metrics
+    from .geometry.solid import InvalidSolid, is_empty, make_reference_solid, make_solid
+    ref = make_reference_solid(ref_mesh)
+    try:
+        pred = make_solid(pred_mesh, "prediction")
+    except InvalidSolid as exc:
+        return {"status": st.INVALID_GEOMETRY, "error": str(exc)[:300], "metrics": {}}
+    if is_empty(pred, ref):
+        return {"status": st.EMPTY, "error": f"volume {pred.volume:.3g} is negligible next to "
+                f"the reference's {ref.volume:.3g}", "metrics": {}}
+    # 9 decimals: OCC tessellates a program with last-bit differences between runs
+    return {"status": st.OK, "error": None,
+            "metrics": round_floats(compute_metrics(ref, pred, metric_config), 9)}
+
+
 def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
                     exec_config: ExecConfig, metric_config: MetricConfig,
                     hide_paths: tuple[str, ...] = (), harness_pid: int | None = None) -> dict:
     """Run one candidate and score it. Never raises: harness faults become harness_error."""
+    from .contamination import copies_reference
+    from .execute.trusted import run_bounded
     _exit_with_harness(harness_pid)
-    result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code))
+    result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code),
+                          copies_reference=copies_reference(pred.code, ref.code))
     try:
         if not pred.code.strip():
             result.status, result.error = st.NO_RESULT, "empty program"
@@ -155,23 +200,27 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
         res = _sandbox(exec_config, hide_paths).run(pred.code)
         result.status, result.error, result.picked_by = res.status, res.error, res.picked_by
         result.exec_time_s = round(res.duration_s, 4)
-        if res.status == st.OK and res.mesh is not None \
-                and len(res.mesh.faces) > exec_config.max_mesh_faces:
-            result.status = st.INVALID_GEOMETRY
-            result.error = (f"mesh of {len(res.mesh.faces)} triangles exceeds the limit of "
-                            f"{exec_config.max_mesh_faces}")
-        elif res.status == st.OK and res.mesh is not None:
-            from .geometry.metrics import compute_metrics
+        if res.status == st.OK and res.mesh is not None:
             if not os.path.exists(ref_mesh_path):  # a Dask worker without the shared cache
-                _, err = reference_task(ref.id, ref.code, exec_config,
-                                        os.path.dirname(ref_mesh_path), hide_paths)
-                if err:
-                    raise RuntimeError(f"reference {ref.id} failed on this worker: {err}")
+                outcome = reference_task(ref.id, ref.code, exec_config,
+                                         os.path.dirname(ref_mesh_path), hide_paths)
+                if outcome.error:
+                    raise RuntimeError(f"reference {ref.id} failed on this worker: "
+                                       f"{outcome.error}")
             t0 = time.perf_counter()
-            # 9 decimals: OCC tessellates a program with last-bit differences between runs
-            result.metrics = round_floats(compute_metrics(
-                _load_reference_mesh(ref_mesh_path), res.mesh, metric_config), 9)
+            judged = run_bounded(judge_prediction, (_load_reference_mesh(ref_mesh_path),
+                                                    res.mesh, metric_config),
+                                 timeout_s=exec_config.trusted_timeout_s,
+                                 memory_mb=exec_config.trusted_memory_mb)
             result.score_time_s = round(time.perf_counter() - t0, 4)
+            if judged.status == "ok":
+                result.status = judged.value["status"]
+                result.error = judged.value["error"]
+                result.metrics = judged.value["metrics"]
+            elif judged.status == "trusted_error":
+                raise RuntimeError(f"trusted side failed: {judged.error}")
+            else:  # over a time or memory bound: the prediction's doing
+                result.status, result.error = st.TOO_COSTLY, judged.error
     except Exception as e:  # a fault of the harness, not of the candidate
         result.status, result.error = st.HARNESS_ERROR, f"{type(e).__name__}: {e}"[:500]
     return result.__dict__
@@ -225,15 +274,22 @@ def _progress(total: int, desc: str, enabled: bool):
                 file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
-def _check_resume_config(out_dir: Path, config: ScoreConfig, resume: bool) -> None:
-    """A resumed run must use the settings the stored results were scored with."""
+def _check_resume_config(out_dir: Path, config: ScoreConfig, resume: bool,
+                         references_hash: str) -> None:
+    """A resumed run must use the settings and the references the stored results were scored
+    with; say which differ and what to do."""
     path = out_dir / CONFIG_FILE
-    wanted = {"exec": config.exec.to_dict(), "metrics": config.metrics.to_dict()}
+    wanted = {"exec": config.exec.to_dict(), "metrics": config.metrics.to_dict(),
+              "references_hash": references_hash}
     if resume and path.exists() and (out_dir / RESULTS_FILE).exists():
         stored = json.loads(path.read_text())
-        if stored != wanted:
-            raise InputError(f"{out_dir}: holds results scored with other settings; use another "
-                             f"--out folder or --no-resume to score again from scratch")
+        differ = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        if differ:
+            what = {"exec": "execution settings", "metrics": "metric settings",
+                    "references_hash": "references"}
+            raise InputError(f"{out_dir}: holds results scored against other "
+                             f"{' and '.join(what[k] for k in differ)}; use another --out "
+                             f"folder, or --no-resume to score again from scratch")
     if not resume:
         for name in (RESULTS_FILE, SUMMARY_FILE):
             (out_dir / name).unlink(missing_ok=True)
@@ -253,8 +309,9 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     refs = _as_references(references)
     preds = _as_predictions(predictions)
     out_dir = Path(out_dir)
+    references_hash = content_hash((r.id, r.code) for r in refs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_resume_config(out_dir, config, resume)
+    _check_resume_config(out_dir, config, resume, references_hash)
     started = time.perf_counter()
 
     ref_by_id = {r.id: r for r in refs}
@@ -267,26 +324,31 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     predicted_ids = {p.id for p in preds}
     missing = [r.id for r in refs if r.id not in predicted_ids]
 
-    # Phase 1: ground truth, only for references that have predictions.
+    # Phase 1: ground truth, only for references that have predictions, in the reference
+    # sandbox (cached ones are only checked).
     cache_dir = gt_cache_dir()
     needed = [r for r in refs if r.id in predicted_ids]
-    todo = [r for r in needed if not (cache_dir / f"{gt_key(r.code, config.exec)}.npz").exists()]
     invalid_refs: dict[str, str] = {}
-    bar = _progress(len(todo), "ground truth", progress)
-    for rid, err in _parallel_map(reference_task, [(r.id, r.code, config.exec, str(cache_dir),
-                                                    hidden, harness) for r in todo],
-                                  config.workers, backend, scheduler):
-        if err:
-            invalid_refs[rid] = err
+    non_manifold: list[str] = []
+    n_cold = sum(not (cache_dir / f"{gt_key(r.code, config.exec)}.npz").exists() for r in needed)
+    bar = _progress(n_cold, "ground truth", progress)
+    for outcome in _parallel_map(reference_task, [(r.id, r.code, config.exec, str(cache_dir),
+                                                   hidden, harness) for r in needed],
+                                 config.workers, backend, scheduler):
+        if outcome.error:
+            invalid_refs[outcome.id] = outcome.error
+        elif not outcome.manifold:
+            non_manifold.append(outcome.id)
         bar.update(1)
     bar.close()
     if invalid_refs:
-        print(f"cadbench: warning: {len(invalid_refs)} reference(s) did not yield a valid solid "
-              f"and are left out of the metrics: "
+        print(f"cadbench: warning: {len(invalid_refs)} reference(s) could not be run and are "
+              f"left out (reported in the summary as reference faults): "
               + "; ".join(f"{k}: {v}" for k, v in list(invalid_refs.items())[:3]),
               file=sys.stderr)
 
-    # Phase 2: predictions, resuming from what results.jsonl already holds.
+    # Phase 2: predictions, resuming from what results.jsonl already holds; harness faults
+    # are run again (they are not model results).
     results_path = out_dir / RESULTS_FILE
     done = {r.key: r for r in load_results(results_path)} if resume else {}
     results: dict[tuple[str, int], SampleResult] = {}
@@ -295,7 +357,8 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
         if p.id in invalid_refs:
             continue
         prev = done.get((p.id, p.candidate))
-        if prev is not None and prev.code_sha == code_sha(p.code) and prev.status != st.MISSING:
+        if (prev is not None and prev.code_sha == code_sha(p.code)
+                and prev.status not in (st.MISSING, st.HARNESS_ERROR)):
             results[prev.key] = prev
             continue
         ref = ref_by_id[p.id]
@@ -320,48 +383,63 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
 
     valid_ref_ids = [r.id for r in refs if r.id not in invalid_refs]
     scored = [r for r in final if r.status != st.MISSING]
-    summary = summarize(scored, valid_ref_ids, config.bootstrap_samples, config.seed)
+    summary = summarize(scored, valid_ref_ids, config.bootstrap_samples, config.seed,
+                        exclusions={"iou_exact": non_manifold})
     counts = status_counts(scored, valid_ref_ids)
     label = label or {}
+    elapsed = max(time.perf_counter() - started, 1e-9)
     record = RunRecord(
         kind="score", model=label.get("model"), dataset=label.get("dataset"),
         split=label.get("split"), n_references=len(valid_ref_ids), n_predictions=len(preds),
         metrics=summary, status_counts=counts, config=config.to_dict(),
         provenance={**collect_provenance(),
-                    "references_hash": content_hash((r.id, r.code) for r in refs),
+                    "references_hash": references_hash,
                     "predictions_hash": content_hash((p.id, p.candidate, p.code) for p in preds),
                     "unknown_prediction_ids": unknown[:50],
                     "missing_ids": missing[:50],
-                    "invalid_references": dict(list(invalid_refs.items())[:50]),
-                    "timing": {"score_wall_s": round(time.perf_counter() - started, 2),
-                               "samples_per_s": round(len(tasks) / max(time.perf_counter()
-                                                                       - started, 1e-9), 2)}},
+                    "non_manifold_references": non_manifold[:50],
+                    "timing": {"score_wall_s": round(elapsed, 2),
+                               "samples_per_s": round(len(tasks) / elapsed, 2)}},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        n_references_given=len(refs), reference_faults=dict(invalid_refs),
+        status_counts_all=status_counts_all(scored),
     )
     record.save(out_dir / SUMMARY_FILE)
     return ScoreOutcome(final, summary, counts, record, out_dir, unknown, missing, invalid_refs)
 
 
-def format_summary_table(summary: dict, counts: dict[str, int]) -> str:
-    """A short human table of the headline metrics and the status counts."""
+def format_summary_table(summary: dict, counts: dict[str, int],
+                         record: RunRecord | None = None) -> str:
+    """A short human table of the headline metrics (read off the metric specs), the status
+    counts, and what qualifies the numbers (faults, references not run)."""
     from tabulate import tabulate
 
-    def fmt(key):
+    from .metrics import headline_rows
+
+    def fmt(key, ci_key=None):
         v = summary.get(key)
         if v is None:
             return "-"
-        ci = summary.get(f"{key}_ci95")
+        ci = summary.get(ci_key) if ci_key else None
         return f"{v:.3f}" + (f"  [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-    rows = [("samples", summary.get("n")), ("VSR", fmt("vsr")),
-            ("IoU (valid)", fmt("iou_valid_mean")), ("IoU (all)", fmt("iou_all_mean")),
-            ("IoU median (valid)", fmt("iou_valid_median")),
-            ("IoU best (all)", fmt("iou_best_all_mean")),
-            ("exact IoU (all)", fmt("iou_exact_all_mean")),
-            ("chamfer (valid)", fmt("chamfer_valid_mean"))]
+    rows = [("samples", summary.get("n")), ("VSR", fmt("vsr", "vsr_ci95"))]
+    rows += [(label, fmt(key, ci)) for label, key, ci in headline_rows(summary)]
     for k in ("best_of_n_iou_all_mean", "pass@1", "pass@5", "pass@10"):
         if k in summary:
             rows.append((k, fmt(k)))
     table = tabulate(rows, headers=["metric", "value  [95% CI]"], tablefmt="github")
     status = tabulate(sorted(counts.items(), key=lambda kv: -kv[1]),
                       headers=["status", "count"], tablefmt="github")
-    return table + "\n\n" + status
+    notes = []
+    if summary.get("n_faults"):
+        notes.append(f"{summary['n_faults']} harness fault(s) (harness_error) are left out of "
+                     f"every metric; re-running the command retries them")
+    if record is not None and record.reference_faults:
+        notes.append(f"scored against {record.n_references} of {record.n_references_given} "
+                     f"references: {len(record.reference_faults)} could not be run ("
+                     + "; ".join(f"{k}: {v}" for k, v in list(record.reference_faults.items())[:3])
+                     + ")")
+    if summary.get("n_copies_normalized"):
+        notes.append(f"{summary['n_copies_normalized']} prediction(s) reproduce their reference "
+                     f"program ({summary.get('n_copies_exact', 0)} verbatim)")
+    return table + "\n\n" + status + "".join(f"\n\nnote: {n}" for n in notes)

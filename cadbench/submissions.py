@@ -11,9 +11,15 @@ A submission turns images into CadQuery programs. Subclass `Submission`, decorat
         description = "One line shown by `cadbench list`."
         default_options = {"batch_size": 16}
 
-        def generate(self, samples):
+        def generate(self, samples):          # each sample: a TaskInput (id, image)
             return ["import cadquery as cq\\nsolid = cq.Workplane().box(1, 1, 1)\\n"
                     for _ in samples]
+
+What `generate` sees: `TaskInput`s (id, image, an allow-listed `meta`), never the ground
+truth; only an oracle (`uses_ground_truth = True`) gets the full `Sample`. A submission that
+samples sets `stochastic = True` and overrides `generate_many(samples, sampling)`, seeding
+each sample from `sampling.seed_for(sample.id, candidate)` so resumes and batch sizes never
+change a prediction.
 
 Where submissions come from (`get_submission(spec)` resolves a spec in this order):
   1. a file path `path/to/module.py:ClassName` (or `path/to/module.py` with one submission);
@@ -29,18 +35,19 @@ level: `cadbench list` imports every module to read its description.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import CadbenchError, InputError
 
 if TYPE_CHECKING:  # only for annotations: keep this module import-light
-    from .datasets.base import Sample
+    from .datasets.base import Sample, TaskInput
 
 ENTRY_POINT_GROUP = "cadbench.submissions"
 
@@ -52,11 +59,41 @@ BUILTIN_SUBMISSIONS: dict[str, str] = {
     "simple": "submissions.simple:SimpleSubmission",
     "vit_gpt2": "submissions.vit_gpt2:VitGpt2Submission",
     "openai": "submissions.openai:OpenAISubmission",
+    "hf": "submissions.hf:HFSubmission",
 }
 
 
 class SubmissionError(InputError):
     """A submission that cannot be found, imported or configured: the message says which."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling controls `cadbench run` hands every submission (`--samples K
+    --temperature T --top-p P --seed S`). None means "the submission's own default"."""
+
+    k: int = 1                         # candidates per sample
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int = 0                      # the run seed
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise InputError(f"sampling: k={self.k}; at least 1 candidate per sample")
+        if self.temperature is not None and not self.temperature >= 0:
+            raise InputError(f"sampling: temperature={self.temperature}; must be >= 0")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise InputError(f"sampling: top_p={self.top_p}; must be in (0, 1]")
+
+    def seed_for(self, sample_id: str, candidate: int = 0) -> int:
+        """A seed for one sample's candidate from the run seed and the sample id only (32 bits:
+        fits torch, numpy and API seeds), so neither the batch a sample lands in nor an
+        interrupted and resumed run changes what it generates."""
+        blob = f"{int(self.seed)}\0{sample_id}\0{int(candidate)}".encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Submission:
@@ -68,8 +105,10 @@ class Submission:
       dependencies    pip requirement names beyond cadbench's core (e.g. ("torch",))
       result_var      the variable holding the final solid in generated programs
       needs_training  True when `fit` must run before `generate` is meaningful
-      uses_ground_truth  True only for oracles (gold): otherwise `cadbench run` hands
-                      `generate` samples whose `code` is blanked, so nothing can leak
+      uses_ground_truth  True only for oracles (gold): they get the full `Sample`; every
+                      other submission gets `TaskInput`s (id, image, allow-listed meta)
+      stochastic      True when `generate_many` samples (honours Sampling): a deterministic
+                      submission asked for K > 1 candidates generates one per sample
       default_options every option `__init__` accepts, with its default; CLI strings
                       (`--opt size=64`) are converted to the default's type
     """
@@ -80,25 +119,28 @@ class Submission:
     result_var: ClassVar[str] = "solid"
     needs_training: ClassVar[bool] = False
     uses_ground_truth: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False
     default_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any):
         self.options: dict[str, Any] = parse_options(type(self), options)
 
     # -- generation ------------------------------------------------------------------------
-    def generate(self, samples: list["Sample"]) -> list[str]:
+    def generate(self, samples: list["TaskInput"]) -> list[str]:
         """One program per sample, in order (batched: `samples` is a batch)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
 
-    def generate_many(self, samples: list["Sample"], k: int, seed: int) -> list[list[str]]:
-        """k candidate programs per sample (for best-of-N / pass@k).
+    def generate_many(self, samples: list["TaskInput"], sampling: Sampling) -> list[list[str]]:
+        """The candidate programs of each sample, in order: `sampling.k` of them for a
+        stochastic submission (seeded per sample by `sampling.seed_for`), one otherwise.
 
-        The default suits deterministic submissions: one `generate` call, repeated k times.
-        Stochastic submissions override it to sample k different candidates from `seed`.
+        The default suits deterministic submissions: one `generate` call, one candidate each
+        (K copies of one program would fake best-of-K). Stochastic submissions override it.
         """
-        if k == 1:
-            return [[c] for c in self.generate(samples)]
-        return [[c] * k for c in self.generate(samples)]
+        if self.stochastic:
+            raise NotImplementedError(f"{type(self).__name__} says it samples (stochastic = "
+                                      f"True) but does not implement generate_many()")
+        return [[c] for c in self.generate(samples)]
 
     # -- training and checkpoints ----------------------------------------------------------
     def fit(self, train: list["Sample"], val: list["Sample"] | None = None, *,
@@ -142,6 +184,7 @@ class Submission:
             "result_var": self.result_var,
             "needs_training": self.needs_training,
             "uses_ground_truth": self.uses_ground_truth,
+            "stochastic": self.stochastic,
             "num_parameters": int(self.num_parameters()),
             "options": dict(self.options),
         }

@@ -99,7 +99,7 @@ def handle(args) -> int:
     except BaseException:
         remove_if_empty(created)   # a failed command leaves no empty folder
         raise
-    print(format_summary_table(outcome.summary, outcome.status_counts))
+    print(format_summary_table(outcome.summary, outcome.status_counts, outcome.record))
     if outcome.missing_ids:
         print(f"\n{len(outcome.missing_ids)} reference(s) had no prediction (counted as "
               f"failures): {', '.join(outcome.missing_ids[:5])}"
