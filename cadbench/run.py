@@ -311,6 +311,9 @@ def _check_run_folder(run_dir: Path, mine: dict, write: bool) -> None:
             theirs = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: not valid JSON ({e}); delete the folder") from None
+        if "candidates" not in theirs:
+            raise InputError(f"{run_dir}: made by an older cadbench (its run.json predates "
+                             f"per-sample seeding); pass another --out or delete the folder")
         diff = _differences(theirs, mine)
         if diff:
             raise InputError(f"{run_dir}: made by a run with other settings: "
