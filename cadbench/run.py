@@ -173,11 +173,11 @@ def load_submission(cls: type[Submission], s: RunSettings, run_dir: Path) -> Loa
     if s.checkpoint and not checkpoint_exists(Path(s.checkpoint)):
         raise InputError(f"--checkpoint {s.checkpoint}: no such checkpoint folder (or empty)")
     for ckpt in candidates:
-        if checkpoint_exists(ckpt):
+        if ckpt is not None and checkpoint_exists(ckpt):
             sub = cls.load(Path(ckpt), **s.options)
             info = read_train_info(ckpt)
             train_time = info.get("train_time_s", sub.metadata().get("train_time_s"))
-            return LoadedSubmission(sub, f"checkpoint {_shown_path(ckpt)}", train_time,
+            return LoadedSubmission(sub, f"checkpoint {_shown_path(str(ckpt))}", train_time,
                                     str(ckpt), info)
     sub = cls(**s.options)
     if not cls.needs_training:
