@@ -70,8 +70,9 @@ def tasks(n=1, seed=0):
     return [TaskInput(f"t{i}", rng.integers(0, 256, (24, 24, 3), np.uint8)) for i in range(n)]
 
 
-def run(tmp_path, name, synth3, opts):
-    return run_model(RunSettings(model="openai", dataset="tiny", split="test", options=opts),
+def run(tmp_path, name, synth3, opts, **settings):
+    return run_model(RunSettings(model="openai", dataset="tiny", split="test", options=opts,
+                                 **settings),
                      run_dir=tmp_path / name, record_path=tmp_path / f"{name}.json",
                      workers=1, progress=False, load_samples=lambda ds, split: synth3)
 
@@ -150,6 +151,19 @@ def test_a_request_that_keeps_failing_scores_as_a_failure_and_is_not_cached(
     again = run(tmp_path, "flaky2", synth3, opts)
     assert len(server.requests) == before + 1
     assert again.submission["cache_hits"] == 2 and again.metrics["vsr"] == 1.0
+
+
+def test_samples_and_temperature_of_the_run_reach_the_requests(server, tmp_path, synth3):
+    rec = run(tmp_path, "k2", synth3[:2], options(server, tmp_path), samples=2,
+              temperature=0.7, top_p=0.9, seed=3)
+    assert rec.n_predictions == 4 and rec.submission["calls"] == 4
+    assert {(r.body["temperature"], r.body["top_p"]) for r in server.requests} == {(0.7, 0.9)}
+    sampling = Sampling(k=2, temperature=0.7, top_p=0.9, seed=3)
+    assert sorted(r.body["seed"] for r in server.requests) == sorted(
+        sampling.seed_for(smp.id, c) for smp in synth3[:2] for c in range(2))
+    assert rec.config["run"]["candidates"] == 2
+    with pytest.raises(InputError, match="2 copies of one reply"):
+        run(tmp_path, "k2-greedy", synth3[:2], options(server, tmp_path), samples=2)
 
 
 def test_429_with_retry_after_and_500_are_retried(server, tmp_path, monkeypatch):
