@@ -9,7 +9,7 @@ is the origin within 0.002, so the box is centred there.
 
 from __future__ import annotations
 
-from cadbench.submissions import Submission, register_submission
+from cadbench.submissions import ModelCard, Submission, register_submission
 
 
 def box_program(width: float, depth: float, height: float) -> str:
@@ -32,6 +32,8 @@ class ConstantSubmission(Submission):
     name = "constant"
     description = "Zero parameters: the same centred box for every image (the floor)."
     default_options = {"width": 0.89, "depth": 0.75, "height": 0.63}
+    card = ModelCard("one fixed box program", pretrained="no learned weights",
+                     training_data="none (box sides: mean training part, by hand)")
 
     def generate(self, samples):
         program = box_program(float(self.options["width"]), float(self.options["depth"]),

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cadbench.errors import InputError
-from cadbench.submissions import Submission, register_submission
+from cadbench.submissions import ModelCard, Submission, register_submission
 
 CHECKPOINT_FILE = "retrieval.npz"
 
@@ -48,6 +48,9 @@ class RetrievalSubmission(Submission):
                    "closest training image's program.")
     needs_training = True
     default_options = {"pixels": 32, "dims": 48, "batch_size": 256}
+    card = ModelCard("nearest neighbour on a PCA of 32x32 grayscale pixels",
+                     pretrained="fitted (PCA), no neural weights",
+                     training_data="synth train (5,000 programs)")
 
     def __init__(self, **options):
         super().__init__(**options)

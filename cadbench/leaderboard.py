@@ -126,7 +126,9 @@ def _metric_cell(row, metric: str, agg: str) -> str:
 
 
 def _is_partial(row, full: int) -> bool:
-    return bool(row.limit) or int(row.n) < full
+    limit = row.limit
+    limited = limit is not None and limit == limit and bool(limit)  # NaN: no limit
+    return limited or int(row.n) < full
 
 
 def render_table(df) -> str:
@@ -155,7 +157,7 @@ def render_notes(df) -> str:
         card = r.card or {}
         if card:
             bits.append("; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in card.items() if v))
-        compute = r.compute or {}
+        compute = {k: v for k, v in (r.compute or {}).items() if k != "generation_s"}
         if compute:
             bits.append("test-time compute per sample: " + ", ".join(
                 f"{k.replace('_', ' ')} {v:.3g}" if isinstance(v, float) else

@@ -339,14 +339,29 @@ def _differences(theirs: dict, mine: dict) -> list[str]:
     return out
 
 
-def _update_timing(run_dir: Path, n_new: int, seconds: float) -> dict:
+def _update_timing(run_dir: Path, n_new: int, seconds: float,
+                   compute: dict[str, float] | None = None) -> dict:
+    """Generation time and test-time compute, accumulated over resumed invocations."""
     path = run_dir / "timing.json"
     t = json.loads(path.read_text()) if path.exists() else {"inference_time_s": 0.0,
                                                             "n_generated": 0}
     t["inference_time_s"] = round(t["inference_time_s"] + seconds, 6)
     t["n_generated"] += n_new
+    totals = t.setdefault("compute", {})
+    for key, value in (compute or {}).items():
+        totals[key] = totals.get(key, 0) + value
     atomic_write_text(path, json.dumps(t, indent=2) + "\n")
     return t
+
+
+def per_sample_compute(timing: dict) -> dict[str, float]:
+    """The record's test-time compute per generated sample (generation seconds included)."""
+    n = timing.get("n_generated") or 0
+    if not n:
+        return {}
+    out = {"generation_s": round(timing["inference_time_s"] / n, 4)}
+    out.update({k: round(v / n, 3) for k, v in (timing.get("compute") or {}).items()})
+    return out
 
 
 def _folder_settings(s: RunSettings, options: dict, k: int, stochastic: bool) -> dict:
@@ -420,7 +435,7 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
 
     pred_path = run_dir / "predictions.jsonl"
     n_new, took = generate_predictions(sub, samples, sampling, pred_path, progress)
-    timing = _update_timing(run_dir, n_new, took)
+    timing = _update_timing(run_dir, n_new, took, sub.compute_used() if n_new else None)
 
     ids = {smp.id for smp in samples}
     preds = read_predictions(pred_path)
@@ -449,6 +464,8 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
                        if key in ("dataset", "n_train", "epochs", "seed")},
         "inference_time_s": round(infer, 3),
         "images_per_s": round(n_gen / infer, 2) if infer > 0 else None,
+        "n_generated": n_gen,
+        "compute": per_sample_compute(timing),
     })
     base = outcome.record
     provenance = dict(base.provenance)

@@ -96,6 +96,19 @@ class Sampling:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, in a few words the leaderboard shows next to its numbers."""
+
+    architecture: str                  # e.g. "ViT encoder (2 layers) + GPT-2 decoder (4 layers)"
+    pretrained: str = "from scratch"   # or "pretrained <weights>", "no learned weights"
+    training_data: str = "none"        # e.g. "synth train (5,000 programs)"
+    test_time_search: str = "none"     # e.g. "9 candidates executed and ranked by render"
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
 class Submission:
     """Base class of every submission. Override `generate`; the rest has working defaults.
 
@@ -121,6 +134,7 @@ class Submission:
     uses_ground_truth: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
     default_options: ClassVar[dict[str, Any]] = {}
+    card: ClassVar[ModelCard | None] = None   # shown on the leaderboard with the row
 
     def __init__(self, **options: Any):
         self.options: dict[str, Any] = parse_options(type(self), options)
@@ -174,9 +188,20 @@ class Submission:
         is what the harness can time). None: the `fit` call's time is the whole of it."""
         return None
 
+    def model_card(self) -> ModelCard | None:
+        """This instance's card: the class's `card` unless options change what it is."""
+        return self.card
+
+    def compute_used(self) -> dict[str, float]:
+        """Test-time work done by this instance so far, for the record's per-sample compute:
+        counts such as `candidates_executed` (programs run to choose an answer), `model_calls`
+        and `tokens`. Generation time is measured by the harness. Default: nothing counted."""
+        return {}
+
     def metadata(self) -> dict[str, Any]:
         """What a run record says about this submission."""
         return {
+            "card": card.to_dict() if (card := self.model_card()) else None,
             "name": self.name,
             "class": f"{type(self).__module__}:{type(self).__qualname__}",
             "description": self.description,

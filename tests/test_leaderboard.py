@@ -88,3 +88,27 @@ def test_bad_record_names_the_file(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["leaderboard", "--root", str(tmp_path)]) == 2
     assert "broken.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_partial_runs_are_kept_apart_and_notes_qualify_the_numbers(tmp_path):
+    make_record(tmp_path, "full", 0.5)
+    rec_path = tmp_path / "synth" / "test" / "full.json"
+    rec = RunRecord.load(rec_path)
+    rec.metrics.update({"n_faults": 2, "n_copies_normalized": 3,
+                        "iou_exact_n_references": 9})
+    rec.n_references_given = 13                 # 10 scored + 2 faults + 1 not run
+    rec.submission["card"] = {"architecture": "a tiny CNN", "pretrained": "from scratch"}
+    rec.submission["compute"] = {"generation_s": 0.5, "candidates_executed": 9.0}
+    rec.save(rec_path)
+    small = RunRecord.load(rec_path)
+    small.model, small.metrics = "small", {"n": 3, "vsr": 1.0, "iou_all_mean": 0.9}
+    small.config = {"run": {"limit": 3}}
+    small.save(tmp_path / "synth" / "test" / "small.json")
+    text = render_tables(tmp_path)
+    ranked, partial = text.split("Partial runs")
+    assert "| full" in ranked and "small" not in ranked          # 0.9 on 3 samples: not ranked
+    assert "small (n=3)" in partial
+    assert "(9 of 10)" in ranked                                  # exact IoU over 9 references
+    assert "2 harness fault(s)" in ranked and "3 prediction(s) reproduce" in ranked
+    assert "10 of 13 references" in ranked and "a tiny CNN" in ranked
+    assert "candidates executed 9" in ranked

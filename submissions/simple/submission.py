@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cadbench.errors import InputError
-from cadbench.submissions import Submission, register_submission
+from cadbench.submissions import ModelCard, Submission, register_submission
 
 WEIGHTS_FILE = "model.pt"
 CONFIG_FILE = "config.json"
@@ -28,6 +28,8 @@ class SimpleSubmission(Submission):
     needs_training = True
     default_options = {"batch_size": 256, "epochs": 20, "lr": 2e-3, "threads": 2,
                        "val_samples": 16, "grid": 8}
+    card = ModelCard("CNN (64x64 input) + MLP heads over a fixed 56-token program sketch",
+                     training_data="synth train (5,000 programs), 20 epochs")
 
     def __init__(self, **options: Any):
         super().__init__(**options)

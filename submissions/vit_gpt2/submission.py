@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cadbench.errors import InputError
-from cadbench.submissions import Sampling, Submission
+from cadbench.submissions import ModelCard, Sampling, Submission
 
 from . import weights
 
@@ -119,7 +119,7 @@ class VitGpt2Submission(Submission):
         self._render_judge = None  # render_judge.RenderJudge, started on first use
         # generation counts beyond the repair's: outputs fitted onto the box / not readable,
         # reranked outputs that are not the greedy decode, pools where no candidate ran
-        self._gen_stats = {"box_fitted": 0, "box_unreadable": 0, "box_refined": 0,
+        self._gen_stats = {"decoded": 0, "box_fitted": 0, "box_unreadable": 0, "box_refined": 0,
                            "rerank_not_greedy": 0, "rerank_none_ran": 0}
 
     # -- building --------------------------------------------------------------------------
@@ -453,6 +453,7 @@ class VitGpt2Submission(Submission):
         if k > 0:
             sampled = self._sample_each(samples, images, sampling, k)
             pools = [first + more for first, more in zip(pools, sampled)]
+        self._gen_stats["decoded"] += sum(len(pool) for pool in pools)
         boxes = self._boxes(images) or [None] * len(pools)
         out = []
         for sample, pool, box in zip(samples, pools, boxes):
@@ -563,6 +564,37 @@ class VitGpt2Submission(Submission):
             return None
         return float(self.meta["training"].get("seconds", 0.0)) + float(
             self.meta.get("box_regressor", {}).get("seconds", 0.0))
+
+    def model_card(self) -> ModelCard:
+        """What this checkpoint is: its size, whether its halves were pretrained, and the
+        test-time search its options switch on (the row name alone suggests ViT-B + GPT-2)."""
+        size = self.meta.get("size") or self.options.get("size")
+        halves = [self.meta.get(h) for h in ("encoder", "decoder")]
+        pretrained = ("from scratch (both halves from config)" if not any(halves) else
+                      "pretrained: " + ", ".join(str((h or {}).get("name", h)) for h in halves
+                                                 if h))
+        n = int(self.meta.get("num_parameters") or 0)
+        n_box = self.num_parameters() - n if self.box is not None else 0
+        arch = (f"ViT encoder + GPT-2 decoder, size {size} ({n / 1e6:.1f}M parameters)"
+                + (f", plus a {n_box / 1e6:.1f}M ViT box regressor" if n_box > 0 else ""))
+        k = int(self.options["rerank"])
+        if k > 0:
+            search = (f"greedy + {k} sampled programs per image, each executed in the sandbox "
+                      f"and ranked by {'its render against the image' if self.options['rerank_by'] == 'render' else 'a text rule'}")
+            if self.options["refine_box"] and self.options["rerank_by"] == "render":
+                search += "; the kept one's box refined by render"
+        else:
+            search = "none (greedy decoding)"
+        return ModelCard(arch, pretrained=pretrained,
+                         training_data="synth train (5,000 programs), 30-minute CPU budget",
+                         test_time_search=search)
+
+    def compute_used(self) -> dict[str, float]:
+        """Programs executed to choose an answer (render judge), and decoder calls."""
+        out: dict[str, float] = {"decoded_programs": float(self._gen_stats.get("decoded", 0))}
+        if self._render_judge is not None:
+            out["candidates_executed"] = float(self._render_judge.runs)
+        return out
 
     def metadata(self) -> dict[str, Any]:
         out = super().metadata()
