@@ -409,7 +409,7 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
 def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress, write_record,
                 load_samples, exec_config, metric_config, backend, scheduler) -> RunRecord:
     from .config import ExecConfig, MetricConfig, ScoreConfig
-    from .provenance import content_hash
+    from .provenance import content_hash, submission_provenance
     from .scoring import score
 
     options = parse_options(cls, s.options)
@@ -470,6 +470,8 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     base = outcome.record
     provenance = dict(base.provenance)
     provenance["dataset_hash"] = content_hash(references)
+    # the submission's own code and weights: a run of uncommitted code says so
+    provenance["submission"] = submission_provenance(cls, loaded.checkpoint)
     run_config = {"limit": s.limit, "samples": s.samples, "seed": s.seed,
                   "options": sub.options, "dataset_spec": s.dataset,
                   "whole_split": whole_split, "split_size": len(all_samples),
