@@ -31,7 +31,8 @@ import numpy as np
 from scipy import ndimage
 
 from .align import mass_properties
-from .solid import Solid, transformed, volume_outside_box
+from .mesh import Mesh
+from .solid import Solid, box_manifold, transformed, volume_outside_box
 from .voxel import voxelize
 
 # The reference grid of the final evaluation: n cells across the reference's bounding box on
@@ -46,7 +47,7 @@ FACING_COS = 0.8
 
 
 class PoseError(ValueError):
-    """The pair has no usable pose normalisation (degenerate reference grid or moments)."""
+    """The pair has no usable pose normalisation (degenerate reference box or moments)."""
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,22 @@ class PoseSearch:
     coarse_points: int = 256        # prediction sample points for the coarse scoring
     interior_points: int = 1500     # at least this many interior voxel centres are drawn
     keep: int = 6                   # coarse candidates refined in the blurred field
-    icp: int = 3                    # of those, refined by ICP
-    final: int = 2                  # poses voxelized on the reference grid
+    icp: int = 2                    # of those, refined by ICP
+    final: int = 2                  # poses voxelized (the first also refined in scale, offset)
     coarse_steps_deg: tuple[float, ...] = (8.0, 4.0, 2.0)
-    surface_points: int = 1000      # prediction surface samples for the ICP
+    surface_rays: int = 14          # prediction surface samples for the ICP: rays per axis
+    core_reach: float = 1.5         # the prediction's core: this x the reference grid's radius
     ref_surface_points: int = 4000  # reference surface samples (nearest-neighbour targets)
     icp_iterations: int = 15       # a copy converges in 3-7; a cylinder's free spin never
     icp_sigma: float = 0.05         # Cauchy weight scale, normalised units
     icp_neighbours: int = 8
     seed: int = 0
+    # translation and scale: a joint compass search from the best poses, steps halved per level
+    similarity_levels: int = 6
+    similarity_points: int = 500
+    similarity_rotation_deg: float = 2.0
+    similarity_offset: float = 0.02      # normalised units (radius of gyration 1)
+    similarity_log_scale: float = 0.02
     max_moves: int = 12             # moves per step size (a bound on the cost)
     distinct_deg: float = 15.0      # coarse candidates closer than this count as one
 
@@ -162,6 +170,42 @@ def normalisation(solid: Solid) -> Normalised:
 
 
 @dataclass(frozen=True)
+class Core:
+    """The prediction's frame from the part of it near its own centre, and that part's box."""
+
+    frame: Normalised
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def core(solid: Solid, half: float, iterations: int = 4) -> Core:
+    """Moments of the solid cut to the box centroid +- half * radius of gyration, iterated.
+
+    A far speck drags the centroid and inflates the radius of gyration of the whole solid;
+    cut away, it changes nothing: a solid inside its own box is its own core, and a solid
+    plus geometry beyond that box gets the same frame and box as the solid alone (up to
+    rounding), so the search below runs as it would without it. `volume` stays the whole
+    solid's (everything counts in the union)."""
+    frame = normalisation(solid)
+    lo, hi = solid.bounds
+    for _ in range(iterations):
+        blo, bhi = frame.centroid - half * frame.scale, frame.centroid + half * frame.scale
+        if np.all(lo >= blo) and np.all(hi <= bhi):
+            break  # the current part lies inside its own box: a fixed point
+        piece = solid.manifold ^ box_manifold(blo, bhi)
+        if piece.is_empty() or not piece.volume() > 0:
+            break
+        out = piece.to_mesh64()
+        mesh = Mesh(np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
+                    np.asarray(out.tri_verts, dtype=np.int64))
+        mp = mass_properties(mesh)
+        scale = mp.radius_of_gyration
+        frame = Normalised(mp.centroid, scale, solid.volume / scale ** 3)
+        lo, hi = mesh.bounds
+    return Core(frame, lo, hi)
+
+
+@dataclass(frozen=True)
 class Grid:
     origin: np.ndarray
     pitch: np.ndarray
@@ -185,25 +229,27 @@ def reference_grid(ref: Solid, n: int) -> Grid:
     return Grid(lo - GRID_PAD_CELLS * pitch, pitch, int(n) + 2 * GRID_PAD_CELLS)
 
 
-def interior_points(solid: Solid, frame: Normalised, target: int) -> np.ndarray:
-    """At least ~`target` voxel centres inside the solid, normalised coordinates.
+def interior_points(solid: Solid, part: Core, target: int,
+                    fallback: np.ndarray) -> tuple[np.ndarray, float]:
+    """At least ~`target` voxel centres inside the solid's core, normalised coordinates.
 
-    The grid spans the solid's own bounding box (dataset axes: noise cannot turn it), with
+    The grid spans the core's box (the solid's own dataset axes: noise cannot turn it) with
     16, 32 or 64 cells per axis, the first that yields `target` points (a tilted thin plate
-    needs the finer grids)."""
-    lo, hi = solid.bounds
-    pitch = None
-    pts = np.zeros((0, 3))
+    needs the finer grids). A sliver no voxel centre falls in is represented by `fallback`
+    (its surface samples). Returns the points and the volume they stand for (normalised)."""
+    frame = part.frame
+    lo, hi = (part.lo - frame.centroid) / frame.scale, (part.hi - frame.centroid) / frame.scale
+    pts, cell = np.zeros((0, 3)), 0.0
+    moved = Mesh((solid.mesh.vertices - frame.centroid) / frame.scale, solid.mesh.faces)
     for m in (16, 32, 64):
         pitch = (hi - lo) / m
-        occ = voxelize(solid.mesh, lo, pitch, m)
-        idx = np.argwhere(occ)
-        pts = lo + (idx + 0.5) * pitch
-        if len(idx) >= target:
+        pts = lo + (np.argwhere(voxelize(moved, lo, pitch, m)) + 0.5) * pitch
+        cell = float(np.prod(pitch))
+        if len(pts) >= target:
             break
     if len(pts) == 0:
-        raise PoseError("no voxel centre falls inside the prediction")
-    return (pts - frame.centroid) / frame.scale
+        return fallback, frame.volume
+    return pts, len(pts) * cell
 
 
 def spread_subset(points: np.ndarray, count: int) -> np.ndarray:
@@ -283,6 +329,56 @@ def compass_search(field: Field, rotation: np.ndarray, points: np.ndarray, order
     return rotation, best
 
 
+@dataclass(frozen=True)
+class Similarity:
+    """p -> scale * rotation @ p + offset, from prediction- to reference-normalised units."""
+
+    rotation: np.ndarray
+    offset: np.ndarray
+    scale: float = 1.0
+
+
+def _similarity_moves(level: int, cfg: PoseSearch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 14 compass moves of one level: +-rotation about x, y, z, +-offset along x, y, z,
+    +-log scale; (14, 3, 3) rotations, (14, 3) offsets, (14,) log scales."""
+    f = 0.5 ** level
+    rot = np.repeat(np.eye(3)[None], 14, axis=0)
+    rot[:6] = compass_moves(cfg.similarity_rotation_deg * f)
+    off = np.zeros((14, 3))
+    off[6:12] = np.repeat(np.eye(3), 2, axis=0) * np.tile([1.0, -1.0], 3)[:, None]
+    off *= cfg.similarity_offset * f
+    log_scale = np.zeros(14)
+    log_scale[12:] = np.array([1.0, -1.0]) * cfg.similarity_log_scale * f
+    return rot, off, log_scale
+
+
+def similarity_search(field: Field, start: Similarity, points: np.ndarray, inside_volume: float,
+                      ref_volume: float, pred_volume: float, cfg: PoseSearch) -> Similarity:
+    """Compass search of the estimated IoU over rotation, offset and log scale together.
+
+    Intersection: the prediction's interior points (standing for `inside_volume`, scaled by
+    scale^3) times the mean field value; union: the exact volumes minus it."""
+    def iou(rots, offs, scales):
+        moved = scales[:, None, None] * np.matmul(points[None], rots.transpose(0, 2, 1))
+        inter = inside_volume * scales ** 3 * field.lookup(moved + offs[:, None, :], 1).mean(1)
+        return inter / (ref_volume + pred_volume * scales ** 3 - inter)
+
+    pose = start
+    best = float(iou(pose.rotation[None], pose.offset[None], np.array([pose.scale]))[0])
+    for level in range(cfg.similarity_levels):
+        d_rot, d_off, d_log = _similarity_moves(level, cfg)
+        for _ in range(cfg.max_moves):
+            rots = d_rot @ pose.rotation
+            offs = pose.offset + d_off
+            scales = pose.scale * np.exp(d_log)
+            vals = iou(rots, offs, scales)
+            j = first_best(vals)
+            if not vals[j] > best + TIE_TOL * max(abs(best), 1e-300):
+                break
+            pose, best = Similarity(rots[j], offs[j], float(scales[j])), float(vals[j])
+    return pose
+
+
 def _distinct_top(scores: np.ndarray, rotations: np.ndarray, keep: int,
                   min_deg: float) -> list[int]:
     order = np.argsort(-scores, kind="stable")  # ties: earlier rotation first
@@ -326,6 +422,63 @@ def surface_samples(solid: Solid, frame: Normalised, count: int, seed: int) -> S
     tf = t[face]
     pts = u[:, None] * tf[:, 0] + v[:, None] * tf[:, 1] + (1.0 - u - v)[:, None] * tf[:, 2]
     return Surface(pts, cross[face] / norm[face, None])
+
+
+# Ray offsets inside a lattice cell (fractions): fixed and irrational, so that rays do not
+# run through the "round" edges and vertices of CAD parts.
+_RAY_JITTER = (0.5 + 1e-4 * np.sqrt(2.0), 0.5 + 1e-4 * np.sqrt(3.0))
+
+
+def lattice_surface(solid: Solid, part: Core, rays: int) -> Surface:
+    """Where a rays x rays lattice of lines along each axis, across the core's box, crosses
+    the surface, with the crossed faces' unit normals (normalised coordinates).
+
+    The points depend on the geometry only, not on the triangulation or the face order, so
+    the same solid with geometry added beyond the box yields the same samples."""
+    frame = part.frame
+    lo, hi = (part.lo - frame.centroid) / frame.scale, (part.hi - frame.centroid) / frame.scale
+    t = (solid.mesh.vertices[solid.mesh.faces] - frame.centroid) / frame.scale
+    cross = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+    norm = np.linalg.norm(cross, axis=1)
+    points, normals = [], []
+    for axis in range(3):
+        u, v = [k for k in range(3) if k != axis]
+        pu, pv = (hi[u] - lo[u]) / rays, (hi[v] - lo[v]) / rays
+        # lattice coordinates: ray (i, j) at integer (i, j)
+        gu = (t[:, :, u] - lo[u]) / pu - _RAY_JITTER[0]
+        gv = (t[:, :, v] - lo[v]) / pv - _RAY_JITTER[1]
+        imin = np.maximum(np.ceil(gu.min(axis=1)), 0).astype(np.int64)
+        imax = np.minimum(np.floor(gu.max(axis=1)), rays - 1).astype(np.int64)
+        jmin = np.maximum(np.ceil(gv.min(axis=1)), 0).astype(np.int64)
+        jmax = np.minimum(np.floor(gv.max(axis=1)), rays - 1).astype(np.int64)
+        ok = (imax >= imin) & (jmax >= jmin) & (norm > 0)
+        idx = np.nonzero(ok)[0]
+        ni, nj = imax[idx] - imin[idx] + 1, jmax[idx] - jmin[idx] + 1
+        counts = ni * nj
+        if counts.sum() == 0:
+            continue
+        tri = np.repeat(idx, counts)
+        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        njr = np.repeat(nj, counts)
+        ci = np.repeat(imin[idx], counts) + local // njr
+        cj = np.repeat(jmin[idx], counts) + local % njr
+        au, av = gu[tri] - ci[:, None], gv[tri] - cj[:, None]   # corners relative to the ray
+        e = np.stack([au[:, 1] * av[:, 2] - av[:, 1] * au[:, 2],
+                      au[:, 2] * av[:, 0] - av[:, 2] * au[:, 0],
+                      au[:, 0] * av[:, 1] - av[:, 0] * au[:, 1]], axis=1)
+        hit = np.all(e > 0, axis=1) | np.all(e < 0, axis=1)
+        tri, e, ci, cj = tri[hit], e[hit], ci[hit], cj[hit]
+        depth = (e * t[tri, :, axis]).sum(axis=1) / e.sum(axis=1)
+        inside = (depth >= lo[axis]) & (depth <= hi[axis])
+        pts = np.empty((int(inside.sum()), 3))
+        pts[:, axis] = depth[inside]
+        pts[:, u] = lo[u] + (ci[inside] + _RAY_JITTER[0]) * pu
+        pts[:, v] = lo[v] + (cj[inside] + _RAY_JITTER[1]) * pv
+        points.append(pts)
+        normals.append(cross[tri[inside]] / norm[tri[inside], None])
+    if not points:
+        return Surface(np.zeros((0, 3)), np.zeros((0, 3)))
+    return Surface(np.concatenate(points), np.concatenate(normals))
 
 
 def rotation_vector_matrix(w: np.ndarray) -> np.ndarray:
@@ -390,7 +543,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     Returns (iou, label): "unaligned" when the dataset pose as given wins, else the rotation
     (applied to the centred prediction) and the scale factor, e.g.
     "rot 90.0 deg about (+0.000,+0.000,+1.000) scale 2"."""
-    fr, fp = normalisation(ref), normalisation(pred)
+    fr = normalisation(ref)
     grid = reference_grid(ref, n)
     ref_vox = voxelize(ref.mesh, grid.origin, grid.pitch, grid.cells)
 
@@ -404,7 +557,14 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     # 1. coarse: every start rotation scored in the blurred field (nearest cell), the best
     # few distinct ones refined there by compass search
     blurred = blurred_field(ref_vox, grid, fr, cfg)
-    inside = interior_points(pred, fp, cfg.interior_points)
+    corners = (np.stack([grid.origin, grid.top]) - fr.centroid) / fr.scale
+    reach = float(np.linalg.norm(np.abs(corners).max(axis=0)))  # the grid's bounding sphere
+    part = core(pred, cfg.core_reach * reach)
+    fp = part.frame
+    pred_surface = lattice_surface(pred, part, cfg.surface_rays)
+    inside, inside_volume = interior_points(pred, part, cfg.interior_points, pred_surface.points)
+    if len(inside) == 0:  # nothing to align (a sliver no ray or voxel centre meets)
+        return best_value, best_label
     coarse_pts = spread_subset(inside, cfg.coarse_points)
     starts = start_rotations(cfg.coarse_rotations)
     coarse = _scores(blurred, starts, coarse_pts, order=0)
@@ -426,18 +586,24 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     overlap = _scores(ref_field, poses, fine_pts, 1)
     ref_surface = surface_samples(ref, fr, cfg.ref_surface_points, cfg.seed)
     tree = cKDTree(ref_surface.points)
-    pred_surface = surface_samples(pred, fp, cfg.surface_points, cfg.seed + 1)
     snapped = np.array([icp_rotation(tree, ref_surface, pred_surface, poses[k], cfg)
                         for k in np.argsort(-overlap, kind="stable")[: cfg.icp]])
     poses = np.concatenate([snapped, poses])
     overlap = np.concatenate([_scores(ref_field, snapped, fine_pts, 1), overlap])
 
-    # 3. the best few voxelized on the reference grid
-    scale = fr.scale / fp.scale
-    for k in np.argsort(-overlap, kind="stable")[: cfg.final]:
-        matrix = scale * poses[k]
-        moved = transformed(pred, matrix, fr.centroid - matrix @ fp.centroid)
-        value = _voxel_iou(ref_vox, grid, moved)
+    # 3. the best few voxelized on the reference grid, and the best of them also after a
+    # joint refinement of rotation, offset and scale
+    moment_scale = fr.scale / fp.scale
+    search_pts = spread_subset(inside, cfg.similarity_points)
+    ranked = np.argsort(-overlap, kind="stable")[: cfg.final]
+    trials = [Similarity(poses[k], np.zeros(3)) for k in ranked]
+    trials.append(similarity_search(ref_field, trials[0], search_pts, inside_volume,
+                                    fr.volume, fp.volume, cfg))
+    for sim in trials:
+        matrix = moment_scale * sim.scale * sim.rotation
+        offset = fr.centroid + fr.scale * sim.offset - matrix @ fp.centroid
+        value = _voxel_iou(ref_vox, grid, transformed(pred, matrix, offset))
         if value > best_value + TIE_TOL * max(best_value, 1e-300):
-            best_value, best_label = value, pose_label(poses[k], scale)
+            best_value = value
+            best_label = pose_label(sim.rotation, moment_scale * sim.scale)
     return best_value, best_label
