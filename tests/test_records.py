@@ -9,7 +9,7 @@ from cadbench.records import (JsonlAppender, RecordError, RunRecord, SampleResul
 def test_sample_result_round_trip_and_nan_as_null():
     r = SampleResult(id="a", status="ok", metrics={"iou": float("nan"), "x": 0.5})
     d = json.loads(r.to_json())
-    assert d["metrics"]["iou"] is None and d["schema_version"] == 1
+    assert d["metrics"]["iou"] is None and d["schema_version"] == 2
     assert SampleResult.from_dict(d).metrics["x"] == 0.5
 
 
@@ -101,3 +101,10 @@ def test_line_endings_other_than_newline_do_not_split_a_line(tmp_path):
     path = tmp_path / "sep.jsonl"
     path.write_text(json.dumps({"id": "a", "code": "x\u2028y\x0cz"}, ensure_ascii=False) + "\n")
     assert [o["code"] for _, o in read_jsonl(path)] == ["x\u2028y\x0cz"]
+
+
+def test_results_of_an_older_schema_are_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({"id": "a", "status": "ok", "schema_version": 1}) + "\n")
+    with pytest.raises(RecordError, match="older cadbench.*score again"):
+        load_results(path)

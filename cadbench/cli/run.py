@@ -103,28 +103,38 @@ def handle(args) -> int:
 
 
 def format_record_table(record) -> str:
-    """The run's headline numbers as a small markdown table."""
+    """The run's headline numbers (rows read off the metric specs) as a small markdown table,
+    then what qualifies them (faults, references not run, copies of the reference)."""
     from tabulate import tabulate
+
+    from cadbench.metrics import headline_rows
 
     m, sub = record.metrics, record.submission
 
     def ci(key):
-        lo_hi = m.get(f"{key}_ci95")
+        lo_hi = m.get(key)
         return f"[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else ""
 
     def num(v, fmt=".3f"):
         return "" if v is None else format(v, fmt)
 
-    rows = [("VSR", num(m.get("vsr")), ci("vsr")),
-            ("IoU (valid)", num(m.get("iou_valid_mean")), ci("iou_valid_mean")),
-            ("IoU (all)", num(m.get("iou_all_mean")), ci("iou_all_mean")),
-            ("IoU best (all)", num(m.get("iou_best_all_mean")), ci("iou_best_all_mean")),
-            ("exact IoU (all)", num(m.get("iou_exact_all_mean")), ci("iou_exact_all_mean")),
-            ("Chamfer (valid)", num(m.get("chamfer_valid_mean"), ".4f"), "")]
+    rows = [("VSR", num(m.get("vsr")), ci("vsr_ci95"))]
+    rows += [(label, num(m.get(key), ".4f" if key.startswith("chamfer") else ".3f"), ci(cik))
+             for label, key, cik in headline_rows(m)]
     for key in sorted(k for k in m if k.startswith(("pass@", "best_of_n"))):
         rows.append((key, num(m[key]), ""))
     rows.append(("images/s", num(sub.get("images_per_s"), ".2f"), ""))
     head = (f"{record.model} on {record.dataset}/{record.split}: {m.get('n')} samples, "
             f"statuses {record.status_counts}")
-    return head + "\n" + tabulate(rows, headers=["metric", "value", "95% CI"],
-                                  tablefmt="github", disable_numparse=True)
+    notes = []
+    if m.get("n_faults"):
+        notes.append(f"{m['n_faults']} harness fault(s) left out of every metric (re-run to "
+                     f"retry them)")
+    if record.reference_faults:
+        notes.append(f"scored against {record.n_references} of {record.n_references_given} "
+                     f"references ({len(record.reference_faults)} could not be run)")
+    if m.get("n_copies_normalized") and not sub.get("uses_ground_truth"):
+        notes.append(f"{m['n_copies_normalized']} prediction(s) reproduce the reference program")
+    return (head + "\n" + tabulate(rows, headers=["metric", "value", "95% CI"],
+                                   tablefmt="github", disable_numparse=True)
+            + "".join(f"\nnote: {n}" for n in notes))

@@ -76,7 +76,7 @@ def test_run_end_to_end_and_resume(setup, capsys):
     assert rec["submission"]["options"] == {"side": 0.6, "batch_size": 2}
     assert rec["submission"]["inference_time_s"] >= 0
     assert rec["provenance"]["dataset_hash"] and "git" in rec["provenance"]
-    assert rec["schema_version"] == 1
+    assert rec["schema_version"] == 2
 
     # Interrupted after one batch: drop the last prediction and its result, run again.
     pred_lines = (out / "predictions.jsonl").read_text().splitlines()

@@ -6,7 +6,7 @@ import os
 import cadquery as cq
 out = "__OUT_DIR__"
 forged = json.dumps({"id": "__NAME__", "candidate": 0, "status": "ok", "metrics": {"iou": 1.0},
-                     "schema_version": 1})
+                     "schema_version": 2})
 made = []
 try:
     with open(os.path.join(out, "results.jsonl"), "a") as f:

