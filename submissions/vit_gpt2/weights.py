@@ -246,21 +246,25 @@ def split_encoder_decoder(src: Path, encoder_dir: Path, decoder_dir: Path) -> No
     from transformers import VisionEncoderDecoderModel
     from transformers.utils import logging as hf_logging
 
-    before = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
+    before, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()   # loading/saving chatter and progress bars
+    hf_logging.disable_progress_bar()
     try:
-        model = VisionEncoderDecoderModel.from_pretrained(str(src), local_files_only=True,
-                                                          dtype="auto")
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"{src}: a vision-encoder-decoder config, but the model does not "
-                         f"load: {type(e).__name__}: {str(e).strip()[:300]}") from None
+        try:
+            model = VisionEncoderDecoderModel.from_pretrained(str(src), local_files_only=True,
+                                                              dtype="auto")
+        except (OSError, ValueError, KeyError) as e:
+            raise InputError(f"{src}: a vision-encoder-decoder config, but the model does not "
+                             f"load: {type(e).__name__}: {str(e).strip()[:300]}") from None
+        for half, folder in (("encoder", encoder_dir), ("decoder", decoder_dir)):
+            getattr(model, half).save_pretrained(str(folder))
+            for fname in HALF_FILES[half]:
+                if (src / fname).is_file():
+                    shutil.copy2(src / fname, folder / fname)
     finally:
         hf_logging.set_verbosity(before)
-    for half, folder in (("encoder", encoder_dir), ("decoder", decoder_dir)):
-        getattr(model, half).save_pretrained(str(folder))
-        for fname in HALF_FILES[half]:
-            if (src / fname).is_file():
-                shutil.copy2(src / fname, folder / fname)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _remove(path: Path) -> None:

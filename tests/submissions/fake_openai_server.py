@@ -145,3 +145,20 @@ def _completion(text: str, body: Any) -> dict:
                          "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
                       "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}}
+
+
+if __name__ == "__main__":  # a stand-in to try `cadbench run --model openai` by hand
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="OpenAI-compatible stand-in on 127.0.0.1 "
+                                     "that answers every request with a CadQuery box")
+    parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long")
+    args = parser.parse_args()
+    with FakeOpenAI() as fake:
+        print(f"serving {fake.base_url} for {args.seconds:g} s", flush=True)
+        try:
+            time.sleep(args.seconds)
+        except KeyboardInterrupt:
+            pass
+        print(f"answered {len(fake.requests)} requests", flush=True)

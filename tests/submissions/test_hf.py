@@ -258,3 +258,12 @@ def test_models_import_of_a_whole_vision_encoder_decoder_folder(ved, tmp_path, m
     assert by_name == HFSubmission(model=str(ved), max_new_tokens=6).generate(images)
     listed = {m.name for m in weights.list_models()}
     assert {"me/tiny-ved", "me/tiny-ved/encoder", "me/tiny-ved/decoder"} <= listed
+
+
+if __name__ == "__main__":  # the tiny folders, to try `cadbench run --model hf` by hand
+    import sys
+    from pathlib import Path
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/tiny-hf-models")
+    for name, build in (("tiny-ved", save_tiny_ved), ("tiny-llava", save_tiny_llava)):
+        print(f"{build(out / name)}: random weights, for trying the pipeline only")
