@@ -63,6 +63,7 @@ def test_lock_released_when_the_holder_is_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     RunLock(tmp_path).acquire().release()   # the kernel dropped the dead holder's lock
 
 
