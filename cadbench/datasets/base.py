@@ -4,8 +4,7 @@ task view of it that a submission is given (`TaskInput`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +29,8 @@ class TaskInput:
 
     id: str
     image: np.ndarray | None = None            # read-only view of the sample's image
-    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # a copy (plain, so inputs stay picklable for submissions that use worker processes)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, sample: Sample) -> "TaskInput":
@@ -40,4 +40,4 @@ class TaskInput:
             image.flags.writeable = False   # a submission cannot alter what others are shown
         meta = {k: sample.meta[k] for k in TASK_META_KEYS
                 if k in sample.meta and isinstance(sample.meta[k], (str, int, float, bool))}
-        return cls(id=str(sample.id), image=image, meta=MappingProxyType(meta))
+        return cls(id=str(sample.id), image=image, meta=meta)
