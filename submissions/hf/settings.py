@@ -23,6 +23,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "system": DEFAULT_SYSTEM,  # idem; "" = no system message
     "extract": True,          # take the program out of fences / chatter (chat models)
     "batch_size": 8,          # images per generate call
+    "label": "",              # leaderboard row name; "" = hf-<model folder name>
 }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from cadbench.errors import InputError
 from cadbench.submissions import Sampling, Submission
 from submissions.openai.extract import extract_code
+from submissions.openai.naming import run_label
 
 from .settings import DEFAULT_OPTIONS, HFSettings, settings_from
 
@@ -148,8 +149,13 @@ class HFSubmission(Submission):
         loaded = getattr(self, "loaded", None)
         return sum(p.numel() for p in loaded.model.parameters()) if loaded else 0
 
+    def run_name(self) -> str:
+        """The leaderboard row this run belongs to (the class name `hf` is every folder's)."""
+        return run_label("hf", self.settings.model, str(self.options["label"]))
+
     def metadata(self) -> dict[str, Any]:
         out = super().metadata()
+        out["label"] = self.run_name()
         m = self.loaded
         out["architecture"] = {"kind": m.kind, "model_class": m.model_class,
                                "model_type": m.model_type, "model": self.settings.model,

@@ -38,6 +38,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "concurrency": 4,                 # requests in flight at once
     "cache_dir": "",                  # "" = cadbench_home()/responses; "none" = no cache
     "batch_size": 16,                 # samples per generate call (predictions saved per batch)
+    "label": "",                      # leaderboard row name; "" = openai-<model>
 }
 
 

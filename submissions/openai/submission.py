@@ -29,6 +29,7 @@ from cadbench.submissions import Sampling, Submission
 from .cache import ResponseCache, cache_key
 from .client import Reply, RequestFailed, post_chat
 from .extract import extract_code
+from .naming import run_label
 from .settings import DEFAULT_OPTIONS, OpenAISettings, settings_from
 
 
@@ -197,8 +198,14 @@ class OpenAISubmission(Submission):
         return key
 
     # -- description -----------------------------------------------------------------------
+    def run_name(self) -> str:
+        """The leaderboard row this run belongs to (the class name `openai` is every
+        endpoint's)."""
+        return run_label("openai", self.settings.model, str(self.options["label"]))
+
     def metadata(self) -> dict[str, Any]:
         out = super().metadata()
+        out["label"] = self.run_name()
         out["endpoint"] = self.settings.endpoint
         out["served_model"] = self.settings.model
         out.update(self.stats.to_dict())

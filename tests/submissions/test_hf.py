@@ -146,6 +146,7 @@ def test_a_vision_encoder_decoder_folder_scores_end_to_end(ved, synth3, tmp_path
     assert sub["architecture"]["kind"] == "vision-encoder-decoder"
     assert sub["architecture"]["model_class"] == "VisionEncoderDecoderModel"
     assert sub["device"] == "cpu" and sub["dtype"] == "float32"
+    assert sub["label"] == "hf-tiny-ved"
     gen = sub["generation"]
     assert gen["images"] == 3 and gen["generate_calls"] == 2      # batches of 2 and 1
     assert 0 < gen["generated_tokens"] <= 3 * 12

@@ -92,6 +92,7 @@ def test_end_to_end_run_records_usage_then_a_second_run_is_served_from_the_cache
                             "completion_tokens": 3 * COMPLETION_TOKENS,
                             "total_tokens": 3 * (PROMPT_TOKENS + COMPLETION_TOKENS)}
     assert sub["latency_s_mean"] is not None and sub["failed_requests"] == 0
+    assert sub["label"] == "openai-fake-vlm"     # a row per served model, not one "openai"
     preds = [json.loads(line) for line in (tmp_path / "first" / "predictions.jsonl")
              .read_text().splitlines()]
     assert [p["code"] for p in preds] == [BOX] * 3   # the chatter around the fence is gone
@@ -295,3 +296,6 @@ def test_options_are_checked_with_clear_messages(tmp_path):
     with pytest.raises(InputError, match="sample t0 has no image"):
         OpenAISubmission(model="m").generate([TaskInput("t0", None)])
     assert get_submission("openai") is OpenAISubmission
+    assert OpenAISubmission(model="Qwen/Qwen2.5-VL-7B-Instruct").run_name() == \
+        "openai-Qwen2.5-VL-7B-Instruct"
+    assert OpenAISubmission(model="m", label="claude-vision").run_name() == "claude-vision"
