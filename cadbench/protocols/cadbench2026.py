@@ -12,9 +12,20 @@ mean over (bench, label) cells, benchM and benchO weighing 3."""
 
 from .spec import Aggregation, Limits, MetricSpec, Protocol, ReportedStat
 
-_CD = dict(kind="chamfer", points=10_000, squared=False, reduce="sum",
-           higher_is_better=False, failure_value=None)
-_SIOU = dict(kind="surface_iou", points=10_000, threshold=0.02)
+
+
+def _cd(name: str, peer_name: str, **kw) -> MetricSpec:
+    """Sum of the two mean nearest-neighbour distances of 10,000 samples (not squared)."""
+    return MetricSpec(name, "chamfer", peer_name=peer_name, frame="pm1", points=10_000,
+                      squared=False, reduce="sum", higher_is_better=False,
+                      failure_value=None, **kw)
+
+
+def _siou(name: str, peer_name: str, **kw) -> MetricSpec:
+    """Share of the 2 x 10,000 samples within 0.02 of the other cloud."""
+    return MetricSpec(name, "surface_iou", peer_name=peer_name, frame="pm1", points=10_000,
+                      threshold=0.02, **kw)
+
 
 PROTOCOL = Protocol(
     name="cadbench2026",
@@ -24,15 +35,12 @@ PROTOCOL = Protocol(
     metrics=(
         MetricSpec("naive_iou", "exact_iou", peer_name="Naive IoU", frame="pm1",
                    best_with_raw_prediction=True),
-        MetricSpec("naive_cd", peer_name="Naive Chamfer Distance", frame="pm1",
-                   best_with_raw_prediction=True, **_CD),
-        MetricSpec("naive_surface_iou", peer_name="Naive Surface IoU", frame="pm1", **_SIOU),
+        _cd("naive_cd", "Naive Chamfer Distance", best_with_raw_prediction=True),
+        _siou("naive_surface_iou", "Naive Surface IoU"),
         MetricSpec("aligned_iou", "exact_iou", peer_name="Aligned IoU", frame="pm1",
                    alignment="cadbench2026_principal"),
-        MetricSpec("aligned_cd", peer_name="Aligned Chamfer Distance", frame="pm1",
-                   alignment="cadbench2026_principal", **_CD),
-        MetricSpec("aligned_surface_iou", peer_name="Aligned Surface IoU", frame="pm1",
-                   alignment="cadbench2026_principal", **_SIOU),
+        _cd("aligned_cd", "Aligned Chamfer Distance", alignment="cadbench2026_principal"),
+        _siou("aligned_surface_iou", "Aligned Surface IoU", alignment="cadbench2026_principal"),
     ),
     aggregation=Aggregation(
         stats=(ReportedStat("aligned_iou_adjusted_median", "aligned_iou", "median_adjusted"),

@@ -6,6 +6,7 @@ makes a translated or scaled copy score 1)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -41,9 +42,16 @@ def _bbox(shape: Solid | Mesh) -> tuple[np.ndarray, float]:
 
 def unit_cube(shape: Shape) -> Shape:
     """Bounding-box centre to (0.5, 0.5, 0.5), longest side to 1: inside [0, 1]^3
-    (CAD-Recode/cadrille's test meshes and predictions; BenchCAD)."""
+    (CAD-Recode/cadrille's test meshes and predictions; BenchCAD). The vertices are computed
+    as (x - centre) / longest + 0.5, the peers' order of operations: voxel grids round
+    coordinates at half-pitch boundaries, where the last bit decides (a plate whose faces
+    sit on such a boundary)."""
     centre, longest = _bbox(shape)
-    return similarity(shape, 1.0 / longest, 0.5 - centre / longest)
+    moved = similarity(shape, 1.0 / longest, 0.5 - centre / longest)
+    vertices = (_mesh(shape).vertices - centre) / longest + 0.5
+    if isinstance(moved, Solid):
+        return replace(moved, mesh=Mesh(vertices, moved.mesh.faces))
+    return Mesh(vertices, moved.faces)
 
 
 def pm1(shape: Shape) -> Shape:

@@ -15,7 +15,7 @@ from ..geometry.solid import Solid, make_reference_solid, make_solid
 
 
 def _alpha_wrap(mesh: Mesh) -> Mesh:
-    import pymeshlab
+    import pymeshlab  # type: ignore[import-not-found]  # optional, not a dependency
 
     ms = pymeshlab.MeshSet()
     ms.add_mesh(pymeshlab.Mesh(vertex_matrix=np.ascontiguousarray(mesh.vertices),

@@ -73,7 +73,7 @@ def statistic(stat: ReportedStat, spec: MetricSpec | None, rows: list[dict]) -> 
     if not values:
         return None
     reduce = statistics.fmean if stat.statistic.startswith("mean") else statistics.median
-    return float(reduce(values)) * spec.scale
+    return float(reduce(values))  # rows are in reported units already (evaluate_pair)
 
 
 def table(protocol: Protocol, rows: list[dict]) -> dict[str, float | None]:
