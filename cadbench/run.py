@@ -30,8 +30,8 @@ from typing import Any, Callable
 from .errors import CadbenchError, InputError
 from .records import JsonlAppender, RecordError, RunRecord, atomic_write_text, read_jsonl
 from .runlock import FILE_MODE, RunLock, make_private, make_private_dir, remove_if_empty
-from .submissions import (Sampling, Submission, checkpoint_exists, get_submission,
-                          parse_options)
+from .submissions import (Sampling, Submission, SubmissionError, checkpoint_exists,
+                          get_submission, parse_options)
 
 TRAIN_INFO_FILE = "train_info.json"   # written next to a checkpoint by `cadbench train`
 DEFAULT_BATCH_SIZE = 16
@@ -211,6 +211,19 @@ def task_view(sub: Submission, samples) -> list:
         return list(samples)
     from .datasets.base import TaskInput
     return [TaskInput.of(smp) for smp in samples]
+
+
+def check_generate_many(cls: type[Submission]) -> None:
+    """A submission written for the old `generate_many(samples, k, seed)` would get a
+    Sampling as `k`: say so, instead of an error from deep inside it."""
+    import inspect
+    params = list(inspect.signature(cls.generate_many).parameters)
+    if "k" in params or "seed" in params:
+        raise SubmissionError(
+            f"{cls.__module__}:{cls.__qualname__}.generate_many{tuple(params)} has the old "
+            f"signature (samples, k, seed); it is now generate_many(self, samples, sampling) "
+            f"with sampling.k candidates per sample, each seeded by "
+            f"sampling.seed_for(sample.id, candidate), and `stochastic = True` on the class")
 
 
 def candidates_per_sample(sub: Submission, sampling: Sampling, warn: bool = True) -> int:
@@ -413,6 +426,7 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     from .scoring import score
 
     options = parse_options(cls, s.options)
+    check_generate_many(cls)
     k = sampling.k if cls.stochastic else 1
     _check_run_folder(run_dir, _folder_settings(s, options, k, cls.stochastic), write=False)
 

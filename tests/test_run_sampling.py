@@ -180,3 +180,23 @@ def test_vit_gpt2_samples_do_not_depend_on_the_batch(tmp_path):
     one = sub.generate_many(tasks, Sampling(seed=4))
     assert one == [sub.generate_many([t], Sampling(seed=4))[0] for t in tasks]
     assert sub.stochastic
+
+
+def test_the_old_generate_many_signature_is_named(setup, tmp_path, capsys):
+    tmp, data, _, _ = setup
+    old = tmp / "old.py"
+    old.write_text(textwrap.dedent('''
+        from cadbench.submissions import Submission
+
+        class Old(Submission):
+            name = "tmp_old"
+
+            def generate_many(self, samples, k, seed):
+                return [["solid = None"] * k for _ in samples]
+    '''))
+    assert main(["run", "--model", f"{old}:Old", "--dataset", str(data), "--out",
+                 str(tmp / "old_run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "has the old signature (samples, k, seed)" in err
+    assert "generate_many(self, samples, sampling)" in err
+    assert not (tmp / "old_run").exists()
