@@ -47,11 +47,13 @@ class Reply:
 
 
 class RequestFailed(Exception):
-    """No usable reply after the allowed attempts; the message says why (key scrubbed)."""
+    """No usable reply after the allowed attempts; the message says why (key scrubbed).
+    `status`: the HTTP status of a refusal that was not retried, else None."""
 
-    def __init__(self, message: str, attempts: int):
+    def __init__(self, message: str, attempts: int, status: int | None = None):
         super().__init__(message)
         self.attempts = attempts
+        self.status = status
 
 
 class _Retryable(Exception):
@@ -145,7 +147,7 @@ def post_chat(endpoint: str, body: dict, api_key: str | None, timeout_s: float,
                 break
             sleep(backoff_delay(attempt, backoff_s, max_backoff_s, rng, e.retry_after))
         except RequestFailed as e:  # not retryable
-            raise RequestFailed(scrub(str(e), api_key), attempt + 1) from None
+            raise RequestFailed(scrub(str(e), api_key), attempt + 1, e.status) from None
     tries = max_retries + 1
     raise RequestFailed(f"{last} (after {tries} attempt{'s' if tries > 1 else ''})", tries)
 
@@ -160,7 +162,7 @@ def _post_once(endpoint: str, data: bytes, headers: dict, timeout_s: float) -> b
         msg = f"HTTP {e.code} from {endpoint}: {detail}"
         if e.code in RETRY_STATUS or e.code >= 500:
             raise _Retryable(msg, retry_after_seconds(e.headers.get("Retry-After"))) from None
-        raise RequestFailed(msg, 1) from None
+        raise RequestFailed(msg, 1, e.code) from None
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, TimeoutError):

@@ -6,6 +6,7 @@ The API key is not an option: only the NAME of the environment variable that hol
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "prompt": DEFAULT_PROMPT,         # user text sent with the image; @FILE reads FILE
     "system": DEFAULT_SYSTEM,         # system message; @FILE reads FILE; "" = none
     "max_tokens": 1024,
+    "token_field": "max_tokens",      # or max_completion_tokens (OpenAI's reasoning models)
+    "send_sampling": True,            # false: no temperature/top_p sent (models refusing them)
+    "extra_body": "",                 # JSON object merged into each request, e.g. '{"top_k": 20}'
     "temperature": 0.0,               # 0 = deterministic request (no seed sent)
     "top_p": 1.0,
     "request_timeout_s": 120.0,
@@ -50,6 +54,9 @@ class OpenAISettings:
     prompt: str
     system: str
     max_tokens: int
+    token_field: str
+    send_sampling: bool
+    extra_body: dict
     temperature: float
     top_p: float
     request_timeout_s: float
@@ -94,6 +101,11 @@ def settings_from(options: dict[str, Any]) -> OpenAISettings:
         positive(name, options[name], allow_zero=True)
     if not 0 < float(options["top_p"]) <= 1:
         raise InputError(f"openai: top_p={options['top_p']!r} must be in (0, 1]")
+    token_field = str(options["token_field"]).strip()
+    if token_field not in ("max_tokens", "max_completion_tokens"):
+        raise InputError(f"openai: token_field={token_field!r}; choose max_tokens or "
+                         f"max_completion_tokens")
+    extra = _extra_body(str(options["extra_body"]))
     cache = str(options["cache_dir"]).strip()
     cache_dir = (None if cache.lower() == "none" else
                  Path(cache).expanduser() if cache else cadbench_home() / "responses")
@@ -101,7 +113,9 @@ def settings_from(options: dict[str, Any]) -> OpenAISettings:
         base_url=base_url.rstrip("/"), model=model, api_key_env=str(options["api_key_env"]),
         prompt=option_text("openai", "prompt", str(options["prompt"])),
         system=option_text("openai", "system", str(options["system"])),
-        max_tokens=int(options["max_tokens"]), temperature=float(options["temperature"]),
+        max_tokens=int(options["max_tokens"]), token_field=token_field,
+        send_sampling=bool(options["send_sampling"]), extra_body=extra,
+        temperature=float(options["temperature"]),
         top_p=float(options["top_p"]), request_timeout_s=float(options["request_timeout_s"]),
         max_retries=int(options["max_retries"]), backoff_s=float(options["backoff_s"]),
         max_backoff_s=float(options["max_backoff_s"]), concurrency=int(options["concurrency"]),
@@ -118,3 +132,23 @@ def option_text(who: str, name: str, value: str) -> str:
     except OSError as e:
         raise InputError(f"{who}: option {name}={value!r}: cannot read {path} "
                          f"({e.strerror or e})") from None
+
+
+# Fields cadbench builds itself: extra_body may add to a request, not replace these.
+_OWN_FIELDS = {"model", "messages", "stream", "n"}
+
+
+def _extra_body(text: str) -> dict:
+    if not text.strip():
+        return {}
+    try:
+        extra = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"openai: extra_body is not JSON ({e}): {text!r}") from None
+    if not isinstance(extra, dict):
+        raise InputError(f"openai: extra_body must be a JSON object, got {text!r}")
+    clash = sorted(_OWN_FIELDS & set(extra))
+    if clash:
+        raise InputError(f"openai: extra_body may not set {', '.join(clash)} (cadbench sends "
+                         f"one non-streamed reply per candidate)")
+    return extra

@@ -33,6 +33,11 @@ from .naming import run_label
 from .settings import DEFAULT_OPTIONS, OpenAISettings, settings_from
 
 
+# Refusals that say the set-up is wrong (key, permission, URL or model name), not the sample:
+# the run stops instead of scoring every sample as a failure (and paying for nothing).
+STOP_STATUS = {401, 403, 404}
+
+
 def say(msg: str) -> None:
     print(f"openai: {msg}", file=sys.stderr, flush=True)
 
@@ -160,9 +165,10 @@ class OpenAISubmission(Submission):
         user = [{"type": "text", "text": s.prompt},
                 {"type": "image_url", "image_url": {"url": image.data_url}}]
         messages.append({"role": "user", "content": user})
-        body: dict[str, Any] = {"model": s.model, "messages": messages,
-                                "max_tokens": s.max_tokens, "temperature": temperature,
-                                "top_p": top_p}
+        body: dict[str, Any] = {**s.extra_body, "model": s.model, "messages": messages,
+                                s.token_field: s.max_tokens}
+        if s.send_sampling:
+            body.update(temperature=temperature, top_p=top_p)
         if seed is not None:
             body["seed"] = seed
         shown = dict(body, messages=[*messages[:-1], {"role": "user", "content": [
@@ -183,6 +189,10 @@ class OpenAISubmission(Submission):
                               random.Random(job.seed))
         except RequestFailed as e:
             self.stats.failure(e.attempts)
+            if e.status in STOP_STATUS:   # every other request would be refused the same way
+                raise InputError(f"openai: the endpoint refused the request, stopping the "
+                                 f"run (check base_url, model and ${s.api_key_env}): "
+                                 f"{e}") from None
             say(f"request failed, the candidate scores as a failure: {e}")
             return f"# openai: no program: {_one_line(str(e))}\n"
         self.stats.fresh(reply)

@@ -8,7 +8,7 @@ thread, answering POST /v1/chat/completions the way the tests script it.
 Behaviours: "ok" (a CadQuery box in a ```python fence, with chatter around it), "429" (with
 Retry-After), "500", "slow" (answers after `slow_s`, beyond the client's timeout),
 "malformed" (200 with a body that is not JSON), "no_choices" (200, JSON without choices),
-"401_echo" (401 whose body echoes the request's Authorization header, as a careless proxy
+"400" (a refusal of this one request), "401_echo" (401 whose body echoes the request's Authorization header, as a careless proxy
 might). When the script runs out, `default` answers. Every request is recorded (path,
 headers, parsed body). Everything stops with the context manager: the slow handler waits on
 an event that `stop` sets, and handler threads are daemons.
@@ -94,6 +94,8 @@ class FakeOpenAI:
                     return self._send_raw(200, b'{"choices": [{"message": {"content": "tru')
                 if behaviour == "no_choices":
                     return self._send(200, {"object": "chat.completion", "choices": []})
+                if behaviour == "400":
+                    return self._send(400, {"error": {"message": "image too large"}})
                 if behaviour == "401_echo":
                     auth = self.headers.get("Authorization", "")
                     return self._send(401, {"error": {"message": f"bad key in {auth}"}})

@@ -202,13 +202,20 @@ def test_a_refused_connection_is_retried_then_fails(tmp_path, monkeypatch):
 
 def test_client_errors_are_not_retried_and_an_echoed_key_is_scrubbed(server, tmp_path,
                                                                       capsys):
+    # A refusal of one request (400) fails that sample only.
+    server.script = ["400"]
+    sub = OpenAISubmission(**options(server, tmp_path, max_retries=3, concurrency=1))
+    codes = sub.generate(tasks(2))
+    assert len(server.requests) == 2 and codes[1] == BOX
+    assert codes[0].startswith("# openai: no program: HTTP 400") and "image too large" in codes[0]
+    # A refusal that says the set-up is wrong (401) stops the run, the key scrubbed.
     server.default = "401_echo"
-    sub = OpenAISubmission(**options(server, tmp_path, max_retries=3))
-    [code] = sub.generate(tasks(1))
-    assert len(server.requests) == 1
-    assert code.startswith("# openai: no program: HTTP 401") and "Bearer ***" in code
-    assert SECRET not in code and SECRET not in capsys.readouterr().err
-    assert not (tmp_path / "responses").exists()   # nothing cached
+    with pytest.raises(InputError, match="refused the request, stopping the run") as err:
+        OpenAISubmission(**options(server, tmp_path, max_retries=3)).generate(tasks(1, seed=9))
+    assert len(server.requests) == 3
+    assert "HTTP 401" in str(err.value) and "Bearer ***" in str(err.value)
+    assert SECRET not in str(err.value) and SECRET not in capsys.readouterr().err
+    assert len(list((tmp_path / "responses").rglob("*.json"))) == 1   # only the good reply
 
 
 def test_sampling_sends_a_seed_per_candidate_and_greedy_k_copies_are_refused(server, tmp_path):
@@ -221,11 +228,21 @@ def test_sampling_sends_a_seed_per_candidate_and_greedy_k_copies_are_refused(ser
     assert seeds == sorted(sampling.seed_for("t0", c) for c in range(3))
     assert {(r.body["temperature"], r.body["top_p"]) for r in server.requests} == {(0.7, 0.9)}
 
+    # What a reasoning model accepts: max_completion_tokens, no sampling fields, extras.
+    lean = OpenAISubmission(**options(server, tmp_path, token_field="max_completion_tokens",
+                                      send_sampling=False, extra_body='{"reasoning_effort": '
+                                                                      '"low"}'))
+    lean.generate(tasks(1, seed=3))
+    body = server.requests[-1].body
+    assert body["max_completion_tokens"] == 1024 and body["reasoning_effort"] == "low"
+    assert not {"max_tokens", "temperature", "top_p", "seed"} & set(body)
+    server.requests.clear()
+
     greedy = OpenAISubmission(**options(server, tmp_path))
     with pytest.raises(InputError, match="3 copies of one reply; pass --temperature"):
         greedy.generate_many(tasks(1, seed=1), sampling)
     assert greedy.generate_many(tasks(1, seed=1), Sampling(seed=5)) == [[BOX]]
-    assert len(server.requests) == 4 and "seed" not in server.requests[-1].body
+    assert len(server.requests) == 1 and "seed" not in server.requests[-1].body
     # The run's --temperature reaches the request when given.
     greedy.generate_many(tasks(1, seed=2), Sampling(temperature=0.3, top_p=0.5))
     assert (server.requests[-1].body["temperature"], server.requests[-1].body["top_p"]) == \
@@ -246,6 +263,8 @@ def test_the_cache_key_follows_every_setting_that_decides_the_reply(server, tmp_
     changed = [key(image_seed=1), key(model="other"), key(prompt="Draw it."),
                key(system=""), key(max_tokens=99), key(top_p=0.5),
                key(temperature=0.5, candidate=0), key(temperature=0.5, candidate=1),
+               key(token_field="max_completion_tokens"), key(send_sampling=False),
+               key(extra_body='{"top_k": 20}'),
                key(base_url=server.base_url.replace("/v1", "/v2"))]
     assert len({base, *changed}) == 1 + len(changed)
     assert key(api_key_env="OTHER_VAR") == base   # the key is not part of the key
@@ -291,6 +310,12 @@ def test_options_are_checked_with_clear_messages(tmp_path):
     (tmp_path / "p.txt").write_text("Make the part.")
     assert OpenAISubmission(model="m", prompt=f"@{tmp_path / 'p.txt'}").settings.prompt == \
         "Make the part."
+    with pytest.raises(InputError, match="extra_body may not set messages"):
+        OpenAISubmission(model="m", extra_body='{"messages": []}')
+    with pytest.raises(InputError, match="extra_body is not JSON"):
+        OpenAISubmission(model="m", extra_body="{top_k: 20}")
+    with pytest.raises(InputError, match="token_field"):
+        OpenAISubmission(model="m", token_field="tokens")
     with pytest.raises(InputError, match="cannot read"):
         OpenAISubmission(model="m", system=f"@{tmp_path / 'missing.txt'}")
     with pytest.raises(InputError, match="sample t0 has no image"):
