@@ -56,6 +56,10 @@ BATCH = 24                                  # candidates per worker task
 # The renders' direction towards the camera, unnormalised (render.VIEWS["iso"]).
 VIEW_AXIS = (1.0, -1.0, 1.0)
 CONVENTION_TOL = 1e-9  # |D . c| of a kept part's box centre, checked after the move
+# Moves are rounded to this dyadic grid: OCC's box of a boolean result varies in its last bits
+# between processes, and that noise must not reach the program text (same seed, same bytes).
+# Sums with the 1/128-grid origins stay exact; |D . c| stays below 3 / 2**35 ~ 1e-10.
+MOVE_GRID = 2.0 ** 34
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,8 @@ def make_sample(seed: int, index: int, image_size: int) -> dict:
     return {**out, "code": code, "placement": placement,
             "params": {**params, "placement": placement,
                        "canonical_move": [float(v) for v in offset]},
-            "geom_key": geometry_key(solid), "volume": float(solid.Volume()),
+            # 12 significant digits: OCC's volume varies in its last bits between processes
+            "geom_key": geometry_key(solid), "volume": float(f"{solid.Volume():.12g}"),
             "png": buf.getvalue()}
 
 
@@ -182,9 +187,9 @@ def canonical_offset(lo, hi) -> tuple[np.ndarray, str]:
     if (half > EXTENT + 1e-6).any():
         raise ValueError(f"box sides {(2 * half).tolist()} exceed the cube")
     room = np.maximum(EXTENT - half, 0.0)          # allowed |centre| per axis
-    along = c - (c @ a / 3.0) * a
-    if (np.abs(along) <= room + 1e-12).all():  # float noise on a part touching the cube
-        return along - c, "depth"
+    t = float(np.round(-(c @ a) / 3.0 * MOVE_GRID) / MOVE_GRID)
+    if (np.abs(c + t * a) <= room + 1e-10).all():  # slack: t rounded, a part touching the cube
+        return t * a, "depth"
     # Euclidean projection onto {|x_i| <= room_i, a . x = 0}: x(mu) = clip(c - mu a), with
     # a . x(mu) decreasing in mu; bisect for the sign change, then solve mu on the free axes.
     def x_of(mu):
@@ -199,7 +204,7 @@ def canonical_offset(lo, hi) -> tuple[np.ndarray, str]:
     if free.any():  # exact on the free axes: sum_bound a x + sum_free a (c - mu a) = 0
         mu = (x[~free] @ a[~free] + c[free] @ a[free]) / free.sum()
         x[free] = c[free] - mu * a[free]
-    return x - c, "screen"
+    return np.round((x - c) * MOVE_GRID) / MOVE_GRID, "screen"
 
 
 def canonical_move(shape) -> tuple[np.ndarray, str]:
