@@ -121,6 +121,8 @@ class HFSubmission(Submission):
             return {"pixel_values": px.to(m.device, dtype=m.model.dtype)}, 1
         proc = m.image_processor
         proc.tokenizer.padding_side = "left"   # decoder-only: pad before the prompt
+        if proc.tokenizer.pad_token is None:   # e.g. LLaMA tokenizers: batches need one
+            proc.tokenizer.pad_token = proc.tokenizer.eos_token
         text = self._chat_text(proc)
         batch = proc(images=pil, text=[text] * len(pil), return_tensors="pt", padding=True)
         inputs = {k: v.to(m.device) for k, v in batch.items()}

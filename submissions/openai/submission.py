@@ -17,7 +17,7 @@ import io
 import random
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,11 +150,19 @@ class OpenAISubmission(Submission):
                          for c in range(k)])
         unique = {job.key: job for row in jobs for job in row}   # one request per key
         api_key = self._api_key()
-        workers = max(1, min(self.settings.concurrency, len(unique)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
-            texts = dict(zip(unique, pool.map(lambda j: self._answer(j, api_key),
-                                              unique.values())))
+        texts = self._answer_all(list(unique.values()), api_key)
         return [[texts[job.key] for job in row] for row in jobs]
+
+    def _answer_all(self, jobs: list[_Job], api_key: str | None) -> dict[str, str]:
+        """key -> program, `concurrency` requests at a time; a request that stops the run
+        (InputError) cancels those not started yet."""
+        workers = max(1, min(self.settings.concurrency, len(jobs)))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai")
+        try:
+            futures = {pool.submit(self._answer, job, api_key): job.key for job in jobs}
+            return {futures[f]: f.result() for f in as_completed(futures)}
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _job(self, image: _Image, temperature: float, top_p: float, seed: int | None,
              candidate: int | None, jitter_seed: int) -> _Job:

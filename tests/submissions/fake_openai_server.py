@@ -44,11 +44,14 @@ class FakeOpenAI:
     retry_after: str = "1"
     slow_s: float = 1.0
     reply_text: str = REPLY
+    delay_s: float = 0.0     # how long a normal answer takes
     requests: list[Recorded] = field(default_factory=list)
+    max_in_flight: int = 0   # most requests being answered at one time
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -60,7 +63,13 @@ class FakeOpenAI:
     def next_behaviour(self, recorded: Recorded) -> str:
         with self._lock:
             self.requests.append(recorded)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
             return self.script.pop(0) if self.script else self.default
+
+    def done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def start(self) -> FakeOpenAI:
         fake = self
@@ -77,9 +86,17 @@ class FakeOpenAI:
                     body = raw.decode("utf-8", "replace")
                 rec = Recorded(self.path, dict(self.headers.items()), body)
                 behaviour = fake.next_behaviour(rec)
+                try:
+                    self._answer(behaviour, body)
+                finally:
+                    fake.done()
+
+            def _answer(self, behaviour: str, body: Any):
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 if behaviour == "ok":
+                    if fake.delay_s and fake._stop.wait(fake.delay_s):
+                        return None
                     return self._send(200, _completion(fake.reply_text, body))
                 if behaviour == "429":
                     return self._send(429, {"error": {"message": "rate limited"}},

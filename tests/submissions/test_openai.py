@@ -180,6 +180,13 @@ def test_429_with_retry_after_and_500_are_retried(server, tmp_path, monkeypatch)
     assert sub.metadata()["http_attempts"] == 3 and sub.metadata()["calls"] == 1
 
 
+def test_requests_run_concurrently_up_to_the_bound(server, tmp_path):
+    server.delay_s = 0.3
+    sub = OpenAISubmission(**options(server, tmp_path, concurrency=3))
+    assert sub.generate(tasks(7)) == [BOX] * 7
+    assert len(server.requests) == 7 and 2 <= server.max_in_flight <= 3
+
+
 def test_a_slow_server_times_out_and_the_sample_fails_clearly(server, tmp_path, monkeypatch):
     monkeypatch.setattr(client_mod, "_sleep", lambda s: None)
     server.default = "slow"
@@ -211,8 +218,9 @@ def test_client_errors_are_not_retried_and_an_echoed_key_is_scrubbed(server, tmp
     # A refusal that says the set-up is wrong (401) stops the run, the key scrubbed.
     server.default = "401_echo"
     with pytest.raises(InputError, match="refused the request, stopping the run") as err:
-        OpenAISubmission(**options(server, tmp_path, max_retries=3)).generate(tasks(1, seed=9))
-    assert len(server.requests) == 3
+        OpenAISubmission(**options(server, tmp_path, max_retries=3, concurrency=1)).generate(
+            tasks(6, seed=9))
+    assert 3 <= len(server.requests) <= 4     # the requests not started yet were cancelled
     assert "HTTP 401" in str(err.value) and "Bearer ***" in str(err.value)
     assert SECRET not in str(err.value) and SECRET not in capsys.readouterr().err
     assert len(list((tmp_path / "responses").rglob("*.json"))) == 1   # only the good reply
