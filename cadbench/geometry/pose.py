@@ -63,7 +63,8 @@ class PoseSearch:
     icp: int = 2                    # of those, refined by ICP
     final: int = 2                  # poses voxelized (the first also refined in scale, offset)
     coarse_steps_deg: tuple[float, ...] = (8.0, 4.0, 2.0)
-    surface_rays: int = 14          # prediction surface samples for the ICP: rays per axis
+    surface_rays: int = 14          # prediction surface samples for the ICP: rays per axis,
+    surface_points: int = 800       # doubled until there are this many crossings
     core_reach: float = 1.5         # the prediction's core: this x the reference grid's radius
     ref_surface_points: int = 4000  # reference surface samples (nearest-neighbour targets)
     icp_iterations: int = 15       # a copy converges in 3-7; a cylinder's free spin never
@@ -137,6 +138,11 @@ def compass_moves(step_deg: float) -> np.ndarray:
     """(6, 3, 3): +-step about x, y and z (applied on the left, in the reference frame)."""
     a = np.radians(step_deg)
     return np.array([axis_rotation(ax, sgn * a) for ax in range(3) for sgn in (1.0, -1.0)])
+
+
+# The identity and the half-turns about x, y and z.
+HALF_TURNS = np.array([np.diag(d) for d in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))],
+                      dtype=np.float64)
 
 
 def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -252,15 +258,21 @@ def interior_points(solid: Solid, part: Core, target: int,
     return pts, len(pts) * cell
 
 
-def spread_subset(points: np.ndarray, count: int) -> np.ndarray:
-    """About `count` of the points, chosen by a fixed hash of their coordinates (not by their
-    order: one point more or less elsewhere must not reshuffle the selection)."""
+def spread_mask(points: np.ndarray, count: int) -> np.ndarray:
+    """A mask keeping about `count` of the points, chosen by a fixed hash of their coordinates
+    (not by their order: one point more or less elsewhere must not reshuffle the choice)."""
     if len(points) <= count:
-        return points
+        return np.ones(len(points), dtype=bool)
     key = np.round(points * 1e4).astype(np.int64)
     h = (key[:, 0] * 73856093) ^ (key[:, 1] * 19349663) ^ (key[:, 2] * 83492791)
     keep = (h % 1_000_003) < int(1_000_003 * count / len(points))
-    return points[keep] if keep.any() else points[:count]
+    if not keep.any():
+        keep[:count] = True
+    return keep
+
+
+def spread_subset(points: np.ndarray, count: int) -> np.ndarray:
+    return points[spread_mask(points, count)]
 
 
 @dataclass(frozen=True)
@@ -561,7 +573,12 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     reach = float(np.linalg.norm(np.abs(corners).max(axis=0)))  # the grid's bounding sphere
     part = core(pred, cfg.core_reach * reach)
     fp = part.frame
-    pred_surface = lattice_surface(pred, part, cfg.surface_rays)
+    for rays in (cfg.surface_rays, 2 * cfg.surface_rays, 4 * cfg.surface_rays):
+        pred_surface = lattice_surface(pred, part, rays)  # a tilted sheet needs more rays
+        if len(pred_surface.points) >= cfg.surface_points:
+            break
+    keep = spread_mask(pred_surface.points, 2 * cfg.surface_points)
+    pred_surface = Surface(pred_surface.points[keep], pred_surface.normals[keep])
     inside, inside_volume = interior_points(pred, part, cfg.interior_points, pred_surface.points)
     if len(inside) == 0:  # nothing to align (a sliver no ray or voxel centre meets)
         return best_value, best_label
@@ -582,7 +599,9 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
                       Grid((grid.origin - fr.centroid) / fr.scale, grid.pitch / fr.scale,
                            grid.cells))
     fine_pts = spread_subset(inside, cfg.interior_points)
-    poses = np.array(candidates)
+    # with each candidate, its half-turns about the reference's axes: a thin sheet and the
+    # sheet flipped fill the blurred field alike
+    poses = np.concatenate([HALF_TURNS @ rot for rot in candidates])
     overlap = _scores(ref_field, poses, fine_pts, 1)
     ref_surface = surface_samples(ref, fr, cfg.ref_surface_points, cfg.seed)
     tree = cKDTree(ref_surface.points)
