@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(config, items):
 # else (missing shared data, a missing dependency, a missing checkpoint) fails a CI run.
 EXPECTED_SKIPS: tuple[tuple[str, str], ...] = (
     (r"chromium not installed", "the report's browser check needs a chromium binary"),
-    (r"needs root|only happens as root", "privilege drop and mount views need root"),
+    (r"\bneeds? root\b|only happens as root", "privilege drop and mount views need root"),
     (r"no writable root-owned 0755 folder", "the read-only view check needs such a folder"),
     (r"unshare -n is not available", "the no-network child needs network namespaces"),
     (r"\b(CUDA|GPU)\b", "GPU-only checks"),

@@ -93,3 +93,20 @@ def test_every_slow_entry_names_an_existing_test():
     for nodeid in conftest.SLOW_TESTS:
         path, _, name = nodeid.partition("::")
         assert re.search(rf"^def {re.escape(name)}\(", (root / path).read_text(), re.M), nodeid
+
+
+def test_only_machine_dependent_skips_are_expected():
+    for reason in (
+        "chromium not installed",
+        "pid namespaces need root",
+        "the folder's tmpfs needs root",
+        "the uid drop only happens as root",
+        "unshare -n is not available here",
+    ):
+        assert conftest._expected(reason), reason
+    for reason in (
+        shared_data.missing_message(Path("x.jsonl")),
+        "no committed retrieval checkpoint",
+        "could not import 'torch': No module named 'torch'",
+    ):
+        assert not conftest._expected(reason), reason
