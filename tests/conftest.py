@@ -31,7 +31,6 @@ SLOW_FILES = frozenset(
 )
 SLOW_TESTS = frozenset(
     {  # node ids without parameters: "tests/x.py::test_y"
-        "tests/execute/test_isolation.py::test_hide_paths_makes_world_readable_data_invisible",
         "tests/execute/test_statuses.py::test_setsid_detached_grandchild_is_killed",
         "tests/execute/test_statuses.py::test_timeout_infinite_loop",
         "tests/submissions/test_vit_gpt2_box.py::"
