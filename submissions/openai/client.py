@@ -25,6 +25,8 @@ from typing import Any
 RETRY_STATUS = {408, 409, 429}   # and every 5xx
 _sleep = time.sleep              # the wait between attempts (tests record it instead)
 _BODY_EXCERPT = 300              # characters of an error body kept in a message
+MAX_BODY_BYTES = 32 * 2**20      # a chat completion is kilobytes; more is a broken server
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def _post_once(endpoint: str, data: bytes, headers: dict, timeout_s: float) -> b
     req = urllib.request.Request(endpoint, data=data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return resp.read()
+            return _read_body(resp, endpoint, timeout_s)
     except urllib.error.HTTPError as e:
         detail = _excerpt(_read_quietly(e))
         msg = f"HTTP {e.code} from {endpoint}: {detail}"
@@ -172,6 +174,23 @@ def _post_once(endpoint: str, data: bytes, headers: dict, timeout_s: float) -> b
         raise _Retryable(f"no reply from {endpoint} within {timeout_s:g} s") from None
     except (http.client.HTTPException, ConnectionError, OSError) as e:
         raise _Retryable(f"connection to {endpoint} failed: {type(e).__name__}: {e}") from None
+
+
+def _read_body(resp, endpoint: str, timeout_s: float) -> bytes:
+    """The reply body within `timeout_s` in all (the socket timeout bounds each read only: a
+    server dripping bytes could hold a worker forever) and at most MAX_BODY_BYTES."""
+    deadline = time.monotonic() + timeout_s
+    chunks, size = [], 0
+    while True:
+        chunk = resp.read1(_CHUNK)   # what has arrived, not a full chunk
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Retryable(f"reply from {endpoint} over {MAX_BODY_BYTES // 2**20} MiB")
+        if time.monotonic() > deadline:
+            raise _Retryable(f"reply from {endpoint} not complete within {timeout_s:g} s")
 
 
 def _read_quietly(e: urllib.error.HTTPError) -> bytes:

@@ -8,8 +8,9 @@ thread, answering POST /v1/chat/completions the way the tests script it.
 Behaviours: "ok" (a CadQuery box in a ```python fence, with chatter around it), "429" (with
 Retry-After), "500", "slow" (answers after `slow_s`, beyond the client's timeout),
 "malformed" (200 with a body that is not JSON), "no_choices" (200, JSON without choices),
-"400" (a refusal of this one request), "401_echo" (401 whose body echoes the request's Authorization header, as a careless proxy
-might). When the script runs out, `default` answers. Every request is recorded (path,
+"drip" (headers at once, then the body a byte every 0.1 s), "400" (a refusal of this one
+request), "401_echo" (401 whose body echoes the request's Authorization header, as a careless
+proxy might). When the script runs out, `default` answers. Every request is recorded (path,
 headers, parsed body). Everything stops with the context manager: the slow handler waits on
 an event that `stop` sets, and handler threads are daemons.
 """
@@ -111,6 +112,21 @@ class FakeOpenAI:
                     return self._send_raw(200, b'{"choices": [{"message": {"content": "tru')
                 if behaviour == "no_choices":
                     return self._send(200, {"object": "chat.completion", "choices": []})
+                if behaviour == "drip":   # headers at once, then a byte every 0.1 s
+                    data = json.dumps(_completion(fake.reply_text, body)).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for i in range(len(data)):
+                        if fake._stop.wait(0.1):
+                            return None
+                        try:
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                        except (BrokenPipeError, ConnectionResetError):
+                            return None
+                    return None
                 if behaviour == "400":
                     return self._send(400, {"error": {"message": "image too large"}})
                 if behaviour == "401_echo":

@@ -197,6 +197,14 @@ def test_a_slow_server_times_out_and_the_sample_fails_clearly(server, tmp_path, 
     assert len(server.requests) == 2 and sub.metadata()["failed_requests"] == 1
 
 
+def test_a_body_dripping_in_is_cut_at_the_timeout(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(client_mod, "_sleep", lambda s: None)
+    server.script = ["drip"]
+    sub = OpenAISubmission(**options(server, tmp_path, request_timeout_s=0.5, max_retries=1))
+    assert sub.generate(tasks(1)) == [BOX]        # the retry gets a normal answer
+    assert len(server.requests) == 2 and sub.metadata()["http_attempts"] == 2
+
+
 def test_a_refused_connection_is_retried_then_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(client_mod, "_sleep", lambda s: None)
     with FakeOpenAI() as gone:
