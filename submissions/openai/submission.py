@@ -204,7 +204,10 @@ class OpenAISubmission(Submission):
             say(f"request failed, the candidate scores as a failure: {e}")
             return f"# openai: no program: {_one_line(str(e))}\n"
         self.stats.fresh(reply)
-        self.cache.put(job.key, job.request_for_cache, reply.to_dict())
+        try:
+            self.cache.put(job.key, job.request_for_cache, reply.to_dict())
+        except OSError as e:   # the reply is good; only a later re-run would pay again
+            say(f"cannot write the reply cache under {s.cache_dir}: {e}")
         return extract_code(reply.text)
 
     def _api_key(self) -> str | None:
