@@ -1,26 +1,31 @@
-"""Pose-invariant volumetric IoU: the best voxel IoU over proper rotations, with translation
-and uniform scale fixed by the volume centroid and the radius of gyration.
+"""Pose-invariant volumetric IoU: the best voxel IoU over proper rotations (no mirrors),
+translation and uniform scale, and never below the unaligned `iou`.
 
 Why no principal axes: a cube, a cylinder or a square plate has two or three equal second
 moments, so its eigenvectors are arbitrary and change completely under 1e-9 vertex noise.
-Every decision here is made in frames that noise cannot move (each solid's own dataset axes,
-centred and scaled by its moments), from a fixed set of rotations:
+Every decision here is made in frames that noise cannot turn (each solid's own dataset axes,
+centred on its volume centroid, scaled by its radius of gyration), from fixed rotations:
 
-1. coarse: a fixed set of rotations covering SO(3) (the 24 rotations of the cube, then a
-   super-Fibonacci spiral; 1,000 rotations leave every rotation within 21 deg of one) scores
-   the prediction's interior sample points in a blurred occupancy field of the reference;
-2. refine: a compass search (left-multiplied rotations about the three axes, step halved
-   down to REFINE_STEPS[-1]) of the best few, first in the blurred field, then the best two in
-   the reference's own voxel grid (trilinear);
-3. final: voxel IoU on the reference's grid (n cells across its bounding box, padded, as
-   `metrics.voxel_iou`), the prediction's volume off the grid counted exactly; the best of
-   the refined poses and of the unaligned pose (the dataset frame as given) is returned.
+0. the prediction's frame comes from its core (`core`): its moments cut to a box around its
+   centre, iterated, so geometry far from it changes neither the frame nor the samples;
+1. coarse: fixed rotations covering SO(3) (the 24 of the cube, then a super-Fibonacci
+   spiral: 1,024 in all, every rotation within 21 deg of one) score the prediction's
+   interior points in a blurred occupancy field of the reference (nearest cell); the best
+   `keep` distinct ones are refined there by compass search (fixed half-angle steps);
+2. each refined pose and its half-turns about the reference's axes are ranked by the overlap
+   of the interior points with the reference's own voxels (trilinear); the best `icp` are
+   snapped by point-to-plane ICP (lattice crossings of the prediction against area samples of
+   the reference, smooth weights), and all are ranked again;
+3. the best `final` poses, and the first after a joint compass search over rotation, offset
+   and log scale, are voxelized on the reference's grid (n cells across its bounding box,
+   padded, as `metrics.voxel_iou`), the prediction's volume off the grid counted exactly;
+   the best of them and of the unaligned pose (the dataset frame as given) is returned.
 
 Determinism: the start rotations and every step are fixed matrices, so two runs make the same
 comparisons; scores within TIE_TOL (relative) of the best go to the earliest candidate, so
 exact ties (symmetric parts) cannot flip on rounding; the coarse scores read the nearest cell
-and change only when a sample point crosses a cell boundary. Under 1e-9 vertex noise the
-chosen rotation is then the same matrix and the pose moves only with the centroid and scale.
+and change only when a sample point crosses a cell boundary; ICP's weights are smooth. Under
+1e-9 vertex noise the chosen rotation is the same matrix, or ICP's fixed point moved by ~1e-9.
 """
 
 from __future__ import annotations
@@ -184,30 +189,49 @@ class Core:
     hi: np.ndarray
 
 
+def _moments_frame(mesh: Mesh, whole_volume: float) -> Normalised:
+    mp = mass_properties(mesh)
+    scale = mp.radius_of_gyration
+    return Normalised(mp.centroid, scale, whole_volume / scale ** 3)
+
+
+def _mesh_of(manifold) -> Mesh:
+    out = manifold.to_mesh64()
+    return Mesh(np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
+                np.asarray(out.tri_verts, dtype=np.int64))
+
+
 def core(solid: Solid, half: float, iterations: int = 4) -> Core:
-    """Moments of the solid cut to the box centroid +- half * radius of gyration, iterated.
+    """Moments of the solid cut to the box centroid +- half * radius of gyration, iterated from
+    the moments of its largest connected component.
 
     A far speck drags the centroid and inflates the radius of gyration of the whole solid;
     cut away, it changes nothing: a solid inside its own box is its own core, and a solid
     plus geometry beyond that box gets the same frame and box as the solid alone (up to
-    rounding), so the search below runs as it would without it. `volume` stays the whole
-    solid's (everything counts in the union)."""
+    rounding), so the search runs as it would without it. `volume` stays the whole solid's
+    (everything counts in the union)."""
     frame = normalisation(solid)
+    if solid.n_components > 1:
+        pieces = solid.manifold.decompose()
+        if len(pieces) > 1:
+            largest = max(pieces, key=lambda p: p.volume())
+            frame = _moments_frame(_mesh_of(largest), solid.volume)
     lo, hi = solid.bounds
     for _ in range(iterations):
         blo, bhi = frame.centroid - half * frame.scale, frame.centroid + half * frame.scale
-        if np.all(lo >= blo) and np.all(hi <= bhi):
-            break  # the current part lies inside its own box: a fixed point
-        piece = solid.manifold ^ box_manifold(blo, bhi)
-        if piece.is_empty() or not piece.volume() > 0:
+        if np.all(solid.bounds[0] >= blo) and np.all(solid.bounds[1] <= bhi):
+            piece_mesh = solid.mesh
+        else:
+            piece = solid.manifold ^ box_manifold(blo, bhi)
+            if piece.is_empty() or not piece.volume() > 0:
+                break
+            piece_mesh = _mesh_of(piece)
+        frame = _moments_frame(piece_mesh, solid.volume)
+        lo, hi = piece_mesh.bounds
+        # converged when cutting the piece to its own new box would change nothing
+        if (np.all(lo >= frame.centroid - half * frame.scale)
+                and np.all(hi <= frame.centroid + half * frame.scale)):
             break
-        out = piece.to_mesh64()
-        mesh = Mesh(np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
-                    np.asarray(out.tri_verts, dtype=np.int64))
-        mp = mass_properties(mesh)
-        scale = mp.radius_of_gyration
-        frame = Normalised(mp.centroid, scale, solid.volume / scale ** 3)
-        lo, hi = mesh.bounds
     return Core(frame, lo, hi)
 
 

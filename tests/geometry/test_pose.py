@@ -202,3 +202,22 @@ def test_rotated_gencad_ground_truths_score_high():
     values = {qid: [pose.best_iou(ref, random_similarity(ref, rng))[0] for _ in range(3)]
               for qid, ref in solids.items()}
     assert all(v >= 0.98 for vals in values.values() for v in vals), values
+
+
+def test_core_frame_ignores_far_geometry(parts):
+    pred = parts["L-bracket"]
+    alone = pose.core(pred, 4.0)
+    specked = pose.core(with_speck(pred, 3.0, size=0.3), 4.0)
+    assert pose.normalisation(with_speck(pred, 3.0, size=0.3)).scale > 1.5 * alone.frame.scale
+    assert np.allclose(specked.frame.centroid, alone.frame.centroid, atol=1e-9)
+    assert specked.frame.scale == pytest.approx(alone.frame.scale, rel=1e-9)
+    assert np.allclose(specked.lo, alone.lo) and np.allclose(specked.hi, alone.hi)
+
+
+def test_defective_reference_without_manifold_is_still_scored(parts):
+    """A ground truth kept without a manifold (closed but not 2-manifold) still works: only
+    the prediction's exact volumes are needed."""
+    good = parts["hex prism"]
+    ref = Solid(good.mesh, good.volume, None, 1)
+    value, _ = pose.best_iou(ref, random_similarity(good, np.random.default_rng(29)))
+    assert value >= 0.98
