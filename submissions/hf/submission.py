@@ -69,6 +69,7 @@ class HFSubmission(Submission):
                              f"be {sampling.k} copies of one output; pass --temperature T "
                              f"(> 0) or --opt do_sample=true, or --samples 1")
         images = [_image_of(smp) for smp in samples]
+        self.stats["images"] += len(images)
         if not sampled:
             out: list[list[str]] = []
             for start in range(0, len(images), s.batch_size):
@@ -106,8 +107,7 @@ class HFSubmission(Submission):
         self.stats["generated_tokens"] += int((new != pad).sum()) if pad is not None \
             else int(new.numel())
         self.stats["generate_calls"] += 1
-        self.stats["images"] += len(images)
-        self.stats["candidates"] += len(images)
+        self.stats["candidates"] += len(images)   # one output per image of this call
         texts = m.tokenizer.batch_decode(new, skip_special_tokens=True)
         return [extract_code(t) if s.extract else t for t in texts]
 

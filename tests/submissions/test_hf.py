@@ -170,6 +170,8 @@ def test_sampling_is_seeded_per_sample_and_candidate(ved):
     sampling = Sampling(k=2, temperature=1.0, seed=4)
     first = sub.generate_many(two, sampling)
     assert [len(c) for c in first] == [2, 2]
+    gen = sub.metadata()["generation"]
+    assert (gen["images"], gen["candidates"], gen["generate_calls"]) == (2, 4, 4)
     assert len(set(first[0] + first[1])) > 1                   # candidates differ
     # the same seeds alone as in a batch of two: batch-independent (and reproducible)
     assert sub.generate_many(two[1:], sampling) == first[1:]
