@@ -564,12 +564,22 @@ def same_result(old: RunRecord, new: RunRecord) -> bool:
             old.status_counts, settings(old)) == (
             new.kind, new.model, new.dataset, new.split, new.n_references, new.n_predictions,
             new.status_counts, settings(new))
-    hashes = sorted(key for key in {*old.provenance, *new.provenance}
-                    if key.endswith(("_hash", "_sha")))
-    same = same and all(old.provenance.get(key) == new.provenance.get(key) for key in hashes)
+    same = same and _hashes(old.provenance) == _hashes(new.provenance)
     same = same and all(old.submission.get(key) == new.submission.get(key)
                         for key in _SUBMISSION_KEYS)
     return same and _close(old.metrics, new.metrics)
+
+
+def _hashes(d: dict, prefix: str = "") -> dict[str, Any]:
+    """Every `*_hash` / `*_sha` value in a nested dict (data, predictions, the submission's
+    source and checkpoint), by its dotted path."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_hashes(value, f"{prefix}{key}."))
+        elif key.endswith(("_hash", "_sha")):
+            out[prefix + key] = value
+    return out
 
 
 def _close(a: Any, b: Any) -> bool:

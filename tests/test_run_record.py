@@ -98,3 +98,10 @@ def test_same_result_ignores_volatile_fields_only():
     assert not same_result(old, make_record(config={**old.config, "exec": {"timeout_s": 5}}))
     assert not same_result(old, make_record(submission={**old.submission, "options": {"w": 2}}))
     assert not same_result(old, make_record(status_counts={"ok": 2, "syntax_error": 1}))
+    # the submission's own code or weights changed: the record says which made it
+    sub = {"source_hash": "s1", "checkpoint_hash": "c1", "dirty": False}
+    with_sub = make_record(provenance={**old.provenance, "submission": sub})
+    assert same_result(with_sub, make_record(provenance={
+        **old.provenance, "submission": {**sub, "dirty": True}}))
+    assert not same_result(with_sub, make_record(provenance={
+        **old.provenance, "submission": {**sub, "source_hash": "s2"}}))
