@@ -296,12 +296,12 @@ def load_npy(path: str, dtype, max_rows: int | None = None) -> np.ndarray:
     f, size = _open_regular(path, MAX_ARRAY_BYTES)
     with f:
         shape = npy_shape(f, dtype, os.path.basename(path))
+        nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
+        if nbytes != size - f.tell():  # a lying header is tampering, whatever it claims
+            raise ValueError(f"{os.path.basename(path)}: size does not match header")
         if max_rows is not None and shape[0] > max_rows:
             raise MeshTooLarge(f"{os.path.basename(path)}: {shape[0]} rows exceed the limit of "
                                f"{max_rows}")
-        nbytes = shape[0] * shape[1] * np.dtype(dtype).itemsize
-        if nbytes != size - f.tell():
-            raise ValueError(f"{os.path.basename(path)}: size does not match header")
         return np.frombuffer(f.read(nbytes), dtype=dtype).reshape(shape)
 
 

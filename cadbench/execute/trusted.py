@@ -51,6 +51,8 @@ def _child(fn: Callable, args: tuple, memory_mb: int, w: int) -> None:
     """In the fork: cap the address space relative to what we already map, run, send, exit."""
     code = 0
     try:
+        import faulthandler
+        faulthandler.disable()  # a crash is reported by its signal, not a dump on our stderr
         cap = _vsz_bytes() + memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

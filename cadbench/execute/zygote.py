@@ -27,6 +27,29 @@ import sys
 import tempfile
 import time
 
+ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def _fixed_layout() -> None:
+    """Re-exec once with address-space randomisation off: OCC's tessellation of a program
+    depends on where its objects lie in memory (the order of pointer-keyed maps), so with a
+    random layout two warm workers could mesh the same program with last-bit differences.
+    Every candidate forks from the template, so one fixed layout makes meshes reproducible
+    across workers and runs. ASLR protects nothing inside the sandbox: a candidate already runs
+    whatever code it likes in its own process."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    current = libc.personality(0xFFFFFFFF)
+    if current == -1 or current & ADDR_NO_RANDOMIZE:
+        return
+    if libc.personality(current | ADDR_NO_RANDOMIZE) == -1:
+        return
+    os.execv(sys.executable, [sys.executable, "-m", "cadbench.execute.zygote", *sys.argv[1:]])
+
+
+if __name__ == "__main__":  # before the expensive imports below
+    _fixed_layout()
+
 # The warm worker must not have OCC worker threads when it forks (a child forked after OCC ran
 # a parallel boolean hung): one thread in OCC's pool, booleans and meshing sequential.
 from OCP.BOPAlgo import BOPAlgo_Options
