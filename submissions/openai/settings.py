@@ -40,6 +40,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "backoff_s": 1.0,                 # first retry delay; doubles each time, with jitter
     "max_backoff_s": 60.0,            # no single wait longer than this (Retry-After included)
     "concurrency": 4,                 # requests in flight at once
+    "max_calls": 0,                   # budget: requests sent by one command at most; 0 = no cap
+    "usd_per_mtok_prompt": 0.0,       # prices per million tokens: the record then says
+    "usd_per_mtok_completion": 0.0,   # what the command cost (0 = not priced)
     "cache_dir": "",                  # "" = cadbench_home()/responses; "none" = no cache
     "batch_size": 16,                 # samples per generate call (predictions saved per batch)
     "label": "",                      # leaderboard row name; "" = openai-<model>
@@ -64,6 +67,9 @@ class OpenAISettings:
     backoff_s: float
     max_backoff_s: float
     concurrency: int
+    max_calls: int
+    usd_per_mtok_prompt: float
+    usd_per_mtok_completion: float
     cache_dir: Path | None
 
     @property
@@ -97,7 +103,8 @@ def settings_from(options: dict[str, Any]) -> OpenAISettings:
                          "endpoint serves, e.g. gpt-4o, qwen2.5-vl-7b-instruct)")
     for name in ("max_tokens", "concurrency", "request_timeout_s"):
         positive(name, options[name])
-    for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature"):
+    for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature", "max_calls",
+                 "usd_per_mtok_prompt", "usd_per_mtok_completion"):
         positive(name, options[name], allow_zero=True)
     if not 0 < float(options["top_p"]) <= 1:
         raise InputError(f"openai: top_p={options['top_p']!r} must be in (0, 1]")
@@ -119,6 +126,9 @@ def settings_from(options: dict[str, Any]) -> OpenAISettings:
         top_p=float(options["top_p"]), request_timeout_s=float(options["request_timeout_s"]),
         max_retries=int(options["max_retries"]), backoff_s=float(options["backoff_s"]),
         max_backoff_s=float(options["max_backoff_s"]), concurrency=int(options["concurrency"]),
+        max_calls=int(options["max_calls"]),
+        usd_per_mtok_prompt=float(options["usd_per_mtok_prompt"]),
+        usd_per_mtok_completion=float(options["usd_per_mtok_completion"]),
         cache_dir=cache_dir)
 
 

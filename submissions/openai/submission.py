@@ -68,6 +68,15 @@ class _Stats:
         self.cached_prompt_tokens = self.cached_completion_tokens = 0
         self.latency_s = 0.0
         self.finish_length = 0   # replies cut at max_tokens
+        self.started = 0         # requests sent (or being sent): what the budget counts
+
+    def start(self, cap: int) -> bool:
+        """Book one request against the budget (`cap` 0: none); False when it is spent."""
+        with self.lock:
+            if cap and self.started >= cap:
+                return False
+            self.started += 1
+            return True
 
     def fresh(self, reply: Reply) -> None:
         with self.lock:
@@ -90,7 +99,7 @@ class _Stats:
             self.failed += 1
             self.attempts += attempts
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, usd_per_mtok: tuple[float, float] = (0.0, 0.0)) -> dict[str, Any]:
         p, c = self.prompt_tokens, self.completion_tokens
         pa, ca = p + self.cached_prompt_tokens, c + self.cached_completion_tokens
         return {
@@ -104,6 +113,9 @@ class _Stats:
             "latency_s_mean": round(self.latency_s / self.calls, 4) if self.calls else None,
             "latency_s_total": round(self.latency_s, 3),
             "replies_cut_at_max_tokens": self.finish_length,
+            # at the given prices, what this command paid (None when no price was given)
+            "cost_usd": (round((p * usd_per_mtok[0] + c * usd_per_mtok[1]) / 1e6, 6)
+                         if any(usd_per_mtok) else None),
         }
 
 
@@ -191,6 +203,10 @@ class OpenAISubmission(Submission):
             self.stats.cached(hit)
             return extract_code(hit["text"])
         s = self.settings
+        if not self.stats.start(s.max_calls):
+            raise InputError(f"openai: max_calls={s.max_calls} requests sent, the budget is "
+                             f"spent; the replies so far are cached: run again (with a larger "
+                             f"max_calls) to go on from there")
         try:
             reply = post_chat(s.endpoint, job.body, api_key, s.request_timeout_s,
                               s.max_retries, s.backoff_s, s.max_backoff_s,
@@ -229,7 +245,8 @@ class OpenAISubmission(Submission):
         out["label"] = self.run_name()
         out["endpoint"] = self.settings.endpoint
         out["served_model"] = self.settings.model
-        out.update(self.stats.to_dict())
+        out.update(self.stats.to_dict((self.settings.usd_per_mtok_prompt,
+                                       self.settings.usd_per_mtok_completion)))
         return out
 
 

@@ -187,6 +187,22 @@ def test_requests_run_concurrently_up_to_the_bound(server, tmp_path):
     assert len(server.requests) == 7 and 2 <= server.max_in_flight <= 3
 
 
+def test_a_budget_stops_the_command_and_a_rerun_goes_on_from_the_cache(server, tmp_path):
+    opts = options(server, tmp_path, concurrency=1, max_calls=2, usd_per_mtok_prompt=2.5,
+                   usd_per_mtok_completion=10.0)
+    sub = OpenAISubmission(**opts)
+    with pytest.raises(InputError, match="max_calls=2 requests sent, the budget is spent"):
+        sub.generate(tasks(3))
+    assert len(server.requests) == 2
+    meta = sub.metadata()
+    assert meta["calls"] == 2 and meta["cost_usd"] == pytest.approx(
+        (2 * PROMPT_TOKENS * 2.5 + 2 * COMPLETION_TOKENS * 10.0) / 1e6)
+    again = OpenAISubmission(**opts)
+    assert again.generate(tasks(3)) == [BOX] * 3
+    assert len(server.requests) == 3 and again.metadata()["cache_hits"] == 2
+    assert OpenAISubmission(**options(server, tmp_path)).metadata()["cost_usd"] is None
+
+
 def test_a_slow_server_times_out_and_the_sample_fails_clearly(server, tmp_path, monkeypatch):
     monkeypatch.setattr(client_mod, "_sleep", lambda s: None)
     server.default = "slow"
