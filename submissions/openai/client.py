@@ -180,7 +180,8 @@ def _read_body(resp, endpoint: str, timeout_s: float) -> bytes:
     """The reply body within `timeout_s` in all (the socket timeout bounds each read only: a
     server dripping bytes could hold a worker forever) and at most MAX_BODY_BYTES."""
     deadline = time.monotonic() + timeout_s
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = resp.read1(_CHUNK)   # what has arrived, not a full chunk
         if not chunk:
