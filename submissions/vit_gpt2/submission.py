@@ -132,7 +132,7 @@ class VitGpt2Submission(Submission):
             if size != "base":
                 return None
             spec = weights.DEFAULT_ENCODER if which == "encoder" else weights.DEFAULT_DECODER
-        found = weights.resolve(spec)
+        found = weights.resolve(spec, role=which)  # a whole imported model gives its half
         if found is None:
             msg = (f"{which} {spec!r} not found on this machine (looked in "
                    f"{weights.models_dir()} and the Hugging Face cache {weights.hf_hub_cache()}; "
