@@ -54,7 +54,7 @@ INTERSECTION_SLACK = 0.02
 # Chamfer: each query point's exact distance is taken to the triangles of its
 # CHAMFER_CANDIDATES nearest points of a dense candidate cloud of the other surface
 # (CHAMFER_CLOUD_FACTOR x the query count, plus every triangle's centroid).
-CHAMFER_CANDIDATES = 8
+CHAMFER_CANDIDATES = 16
 CHAMFER_CLOUD_FACTOR = 4
 RING_WIDTH = 24  # triangles around a vertex looked at, at most
 
