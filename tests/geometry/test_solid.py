@@ -133,3 +133,21 @@ def test_is_empty_is_tied_to_the_reference_volume():
     far = make_solid(from_manifold(m3.Manifold.cube((1.0, 1.0, 1.0))
                                    + m3.Manifold.cube((1e-3,) * 3).translate((1e5, 0, 0))))
     assert not is_empty(far, ref)
+
+
+def test_touching_cadquery_solids_arrive_as_separate_closed_components():
+    """The child tessellates each solid on its own: two boxes sharing a face stay two closed
+    components (welded together they would share edges four ways: not a 2-manifold)."""
+    cq = pytest.importorskip("cadquery")
+    from cadbench.geometry.tessellate import has_free_edges, solids_to_mesh
+
+    a = cq.Solid.makeBox(1, 1, 1)
+    b = cq.Solid.makeBox(1, 1, 1, pnt=cq.Vector(1, 0, 0))
+    c = cq.Solid.makeBox(1, 1, 1, pnt=cq.Vector(0.5, 0, 0))  # overlapping both
+    mesh, parts = solids_to_mesh([a, b, c])
+    assert len(parts) == 3 and all(make_solid(p).n_components == 1 for p in parts)
+    s = make_solid(mesh)
+    assert s.n_components == 3 and s.volume == pytest.approx(2.0, rel=1e-9)
+    assert not has_free_edges(a)
+    open_shell = cq.Solid.makeSolid(cq.Shell.makeShell(a.Faces()[:-2]))
+    assert has_free_edges(open_shell)
