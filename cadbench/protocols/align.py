@@ -28,15 +28,17 @@ class Aligned:
 
 
 def raw_iou(a: Solid, b: Solid) -> float:
-    """vol(A and B) / vol(A or B) by manifold3d booleans, unclipped like the peer's (whose
-    "at most 1" test can then refuse a perfect candidate that rounds to 1 + 1e-8)."""
+    """vol(A and B) / (vol A + vol B - vol(A and B)) by one manifold3d boolean, unclipped
+    like the peer's (whose "at most 1" test can then refuse a perfect candidate that rounds
+    to 1 + 1e-8)."""
     if a.manifold is None or b.manifold is None:
         raise ValueError("exact IoU needs two valid solids "
                          f"({a.defect or b.defect})")
-    union = float((a.manifold + b.manifold).volume())
+    inter = float((a.manifold ^ b.manifold).volume())
+    union = a.volume + b.volume - inter
     if not union > 0:
         raise ValueError(f"union volume is {union:.3g}")
-    return float((a.manifold ^ b.manifold).volume()) / union
+    return inter / union
 
 
 def _frame(solid: Solid) -> tuple[np.ndarray, float, np.ndarray]:

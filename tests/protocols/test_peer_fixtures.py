@@ -10,6 +10,7 @@ than 0.005, the pair counts as ill-conditioned, not deterministic, and the toler
 that amount. Every pair outside its tolerance must be explained by the fixture's `note`."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TOLERANCE = 0.005
 SPREAD_SIGMAS = 4.0
 PROTOCOLS = ("cadrille", "cadbench2026", "benchcad", "mecagent", "cadbench")
+# The two whose fixture takes longest (dense alpha-wrapped meshes; shell voxels of many
+# candidates): out of the fast lane (`make test-fast`), in CI's full run.
+SLOW = {"cadbench2026", "mecagent"}
+COMPARED = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in PROTOCOLS]
 
 
 def load_fixture(name: str) -> tuple[dict, dict]:
@@ -70,10 +75,17 @@ def test_fixture_is_documented(name):
         assert f"ref{pair['mesh_index']}_v" in meshes and f"pred{pair['mesh_index']}_f" in meshes
 
 
-@pytest.mark.parametrize("name", PROTOCOLS)
-def test_protocol_reproduces_the_peer(name):
+_RESULTS: dict[str, dict] = {}
+
+
+def compare(name: str) -> dict:
+    """cadbench's values against the peer's on every pair of a fixture (computed once)."""
+    if name in _RESULTS:
+        return _RESULTS[name]
     protocol = get_protocol(name)
     fixture, meshes = load_fixture(name)
+    if fixture.get("meshes_after_repair"):  # the peer's repair already ran on these meshes
+        protocol = replace(protocol, repair="none")
     unexplained, flag_misses = [], []
     det_total = {m.name: 0 for m in protocol.metrics}
     det_ok = dict.fromkeys(det_total, 0)
@@ -99,10 +111,24 @@ def test_protocol_reproduces_the_peer(name):
             if not ok and not pair.get("note"):
                 unexplained.append((pair["id"], spec.name, ours, centre, tol,
                                     row["metric_errors"].get(spec.name)))
-    assert not unexplained, f"pairs off the peer without a note: {unexplained}"
-    assert not flag_misses, f"expected flags missing: {flag_misses}"
-    for metric, total in det_total.items():
+    _RESULTS[name] = {"unexplained": unexplained, "flag_misses": flag_misses,
+                      "det_total": det_total, "det_ok": det_ok}
+    return _RESULTS[name]
+
+
+@pytest.mark.parametrize("name", COMPARED)
+def test_every_difference_from_the_peer_is_explained(name):
+    result = compare(name)
+    assert not result["unexplained"], f"pairs off the peer without a note: " \
+                                      f"{result['unexplained']}"
+    assert not result["flag_misses"], f"expected flags missing: {result['flag_misses']}"
+
+
+@pytest.mark.parametrize("name", COMPARED)
+def test_95_percent_of_deterministic_pairs_within_tolerance(name):
+    result = compare(name)
+    for metric, total in result["det_total"].items():
         if total:
-            assert det_ok[metric] >= 0.95 * total, (
-                f"{name}.{metric}: {det_ok[metric]}/{total} deterministic pairs within "
-                f"{TOLERANCE}")
+            assert result["det_ok"][metric] >= 0.95 * total, (
+                f"{name}.{metric}: {result['det_ok'][metric]}/{total} deterministic pairs "
+                f"within {TOLERANCE}")
