@@ -12,19 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import MetricConfig
-from .align import (
-    PROPER_SIGN_PATTERNS,
-    mass_properties,
-    principal_frame,
-    rotation_about_axis,
-    sign_label,
-)
+from .align import mass_properties
 from .mesh import Mesh
 from .solid import (
     Solid,
     make_reference_solid,
     make_solid,
-    transformed,
     volume_inside_box,
     volume_outside_box,
 )
@@ -41,9 +34,6 @@ MECAGENT_PITCH = 0.05
 MECAGENT_SIGN_PATTERNS: tuple[tuple[int, int, int], ...] = (
     (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1))
 MAX_SURFACE_POINTS = 5_000_000  # ~120 MB of float64 points at most
-# iou_best's search about the distinct axis of a part with two equal second moments.
-SPIN_STEP_DEG = 2.0
-SPIN_MAP_CELLS = 32
 # `iou`'s grid: n cells across the reference's bounding box on each axis, plus this many
 # cells of padding on each side (so a prediction slightly larger than the reference is still
 # seen by voxels; whatever lies beyond is counted exactly, see voxel_iou).
@@ -130,140 +120,14 @@ def exact_intersection(ref: Solid, pred: Solid, lo=None, hi=None) -> float:
     return float((ref.manifold ^ pred.manifold).volume())
 
 
-def _best_flip(vr: np.ndarray, vp: np.ndarray, cell: float,
-               outside: float) -> tuple[float, tuple[int, int, int]]:
-    """Best IoU over the proper sign patterns; on a grid symmetric about the origin a sign
-    pattern is an exact flip of the voxel array (and leaves the prediction's volume outside
-    the symmetric box, `outside`, unchanged)."""
-    best, best_signs = -1.0, PROPER_SIGN_PATTERNS[0]
-    for signs in PROPER_SIGN_PATTERNS:
-        flip_axes = tuple(ax for ax, s in enumerate(signs) if s < 0)
-        moved = np.flip(vp, axis=flip_axes) if flip_axes else vp
-        inter = np.count_nonzero(vr & moved) * cell
-        union = np.count_nonzero(vr | moved) * cell + outside
-        v = inter / union if union > 0 else 0.0
-        if v > best:
-            best, best_signs = v, signs
-    return best, best_signs
-
-
-def _symmetric_voxels(points: np.ndarray, faces: np.ndarray, half: np.ndarray, n: int):
-    return voxelize(Mesh(points, faces), -half, 2.0 * half / n, n)
-
-
 def best_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> tuple[float, str]:
-    """Pose-invariant voxel IoU, (value, label): cadbench.geometry.pose.best_iou when that
-    module exists (its candidates include the unaligned pose, scored as `voxel_iou`), else
-    the principal-axes search below, floored by the unaligned `voxel_iou` ("unaligned")."""
-    ref, pred = prepare_solid(ref, "reference"), prepare_solid(pred)
-    try:
-        from . import pose
-    except ImportError:
-        value, label = principal_axes_best_iou(ref, pred, n)
-        unaligned = voxel_iou(ref, pred, n)
-        return (unaligned, "unaligned") if unaligned > value else (float(value), label)
-    value, label = pose.best_iou(ref, pred, n)
+    """Pose-invariant voxel IoU, (value, label), by the pose search of geometry/pose.py: the
+    best over proper rotations with centroid and scale matched, or the unaligned pose (one of
+    its candidates, scored exactly as `voxel_iou`, so iou_best >= iou without a floor rule)."""
+    from . import pose
+
+    value, label = pose.best_iou(prepare_solid(ref, "reference"), prepare_solid(pred), n)
     return float(value), label
-
-
-def principal_axes_best_iou(ref: Solid, pred: Solid, n: int = 64) -> tuple[float, str]:
-    """The best voxel IoU over proper rotations that align principal axes.
-
-    Both solids are centred on their volume centroid, scaled to unit radius of gyration and
-    expressed in their principal frame (axes sorted by second moment, det +1); the candidates
-    are the 4 proper sign patterns of the axes. When two second moments are (nearly) equal
-    (square plates, discs, parts with 3- or 4-fold symmetry), the axes in that plane are
-    arbitrary, so the prediction is also spun about the distinct axis: a 2D search of the
-    thickness maps every SPIN_STEP_DEG proposes two angles, which are checked in 3D.
-    The grid is symmetric about the origin and sized on the normalised *reference* only
-    (padded like `iou`'s); the normalised prediction's volume outside it is counted exactly
-    in the union, so far geometry cannot coarsen the grid.
-    Returns (iou, label): the sign pattern, e.g. "+--", plus " spin2=36.0" when spun."""
-    fr, fp = principal_frame(ref.mesh), principal_frame(pred.mesh)
-    qr = fr.apply(ref.mesh.vertices)
-    spin = fr.symmetric_axis()
-    if spin is None:
-        spin = fp.symmetric_axis()
-    half = np.abs(qr).max(axis=0)
-    if spin is not None:  # the in-plane extent must hold the reference at any spin angle
-        i, j = [k for k in range(3) if k != spin]
-        half[i] = half[j] = np.hypot(qr[:, i], qr[:, j]).max()
-    half = half * (1.0 + 2.0 * GRID_PAD_CELLS / n)
-    if not np.all(np.isfinite(half)) or np.any(half <= 0):
-        raise MetricError(f"degenerate normalised extent {half.tolist()}")
-    cell = float(np.prod(2.0 * half / n))
-    vr = _symmetric_voxels(qr, ref.mesh.faces, half, n)
-
-    def placed(rotation: np.ndarray) -> tuple[np.ndarray, float]:
-        """The prediction normalised then rotated: its voxels and its volume off the grid."""
-        matrix = rotation @ fp.axes.T / fp.scale
-        moved = transformed(pred, matrix, -matrix @ fp.centroid)
-        vp = _symmetric_voxels(moved.mesh.vertices, moved.mesh.faces, half, n)
-        return vp, volume_outside_box(moved, -half, half)
-
-    vp, outside = placed(np.eye(3))
-    best, best_signs = _best_flip(vr, vp, cell, outside)
-    if spin is None:
-        return best, sign_label(best_signs)
-    best_angle = 0.0
-    for angle in _spin_candidates(vr, vp, spin):
-        if angle == 0.0:
-            continue
-        spun, spun_outside = placed(rotation_about_axis(spin, angle))
-        value, signs = _best_flip(vr, spun, cell, spun_outside)
-        if value > best:
-            best, best_signs, best_angle = value, signs, angle
-    deg = float(np.degrees(best_angle)) % 180.0
-    return best, f"{sign_label(best_signs)} spin{spin}={deg:.1f}"
-
-
-def _spin_candidates(vr: np.ndarray, vp: np.ndarray, spin: int, keep: int = 2) -> list[float]:
-    """Promising spin angles in [0, pi), from a cheap 2D search.
-
-    The solids are summed along the spin axis into thickness maps; the prediction's map is
-    resampled (nearest cell) under every rotation by SPIN_STEP_DEG over a full turn, with and
-    without a mirror of one in-plane axis (that, with the 3D sign patterns, covers the
-    half-turns reversing the spin axis); the score is sum(min) / sum(max) of the two maps.
-    The `keep` best distinct angles (mod pi) are returned for exact 3D evaluation."""
-    tr, tp = vr.sum(axis=spin).astype(np.float32), vp.sum(axis=spin).astype(np.float32)
-    n = tr.shape[0]
-    f = n // SPIN_MAP_CELLS
-    if f > 1 and n % f == 0:  # pool to about SPIN_MAP_CELLS^2 cells: cost, not accuracy
-        n //= f
-        tr = tr.reshape(n, f, n, f).sum(axis=(1, 3))
-        tp = tp.reshape(n, f, n, f).sum(axis=(1, 3))
-    k = (np.arange(n) + 0.5 - n / 2.0).astype(np.float32)  # cell centres, in cells
-    ci, cj = np.meshgrid(k, k, indexing="ij")
-    # Both solids lie in the disc inscribed in the map (its half-size is their radius).
-    disc = ci ** 2 + cj ** 2 <= (n / 2.0 + 1.0) ** 2
-    ci, cj, tr = ci[disc], cj[disc], tr[disc]
-    angles = np.radians(np.arange(0.0, 360.0, SPIN_STEP_DEG))
-    c = np.cos(angles).astype(np.float32)[:, None]
-    s = np.sin(angles).astype(np.float32)[:, None]
-    scores = []
-    for mirror in (1.0, -1.0):
-        mi = mirror * ci
-        # Map value at ref cell x is tp at R(-angle) F x (the inverse of the candidate F R).
-        si = c * mi + s * cj
-        sj = -s * mi + c * cj
-        ii = np.floor(si + n / 2.0).astype(np.int64)
-        jj = np.floor(sj + n / 2.0).astype(np.int64)
-        ok = (ii >= 0) & (ii < n) & (jj >= 0) & (jj < n)
-        moved = np.where(ok, tp[np.clip(ii, 0, n - 1), np.clip(jj, 0, n - 1)], 0.0)
-        ref = tr[None, :]
-        union = np.maximum(ref, moved).sum(axis=1)
-        scores.append(np.minimum(ref, moved).sum(axis=1) / np.maximum(union, 1e-12))
-    scores = np.max(scores, axis=0)            # per angle, the better of the two mirrors
-    picked: list[float] = []
-    for idx in np.argsort(-scores):
-        a = float(angles[idx] % np.pi)
-        far = all(min(abs(a - b), np.pi - abs(a - b)) > 1.5 * np.radians(SPIN_STEP_DEG)
-                  for b in picked)
-        if far:
-            picked.append(a)
-        if len(picked) == keep:
-            break
-    return picked
 
 
 # ---------------------------------------------------------------- exact IoU
