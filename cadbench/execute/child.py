@@ -21,6 +21,7 @@ RESULT_FILE = "result.json"
 VERTICES_FILE = "vertices.npy"
 FACES_FILE = "faces.npy"
 OUTPUT_FILE = "output.log"
+RESULT_WRITE_FAILED_EXIT = 74  # exit code when the result could not be written (folder full)
 MAX_ERROR_CHARS = 300
 # A solid that fails BRepCheck is still accepted when its tessellation encloses OCC's volume
 # within this relative tolerance (see validate()).
@@ -217,9 +218,17 @@ def run_in_child(code: str, config: ExecConfig, out_dir: str) -> None:
     except BaseException:
         pass
     writer.finish()
-    if mesh is not None:
-        np.save(os.path.join(out_dir, VERTICES_FILE), mesh.vertices, allow_pickle=False)
-        np.save(os.path.join(out_dir, FACES_FILE), mesh.faces, allow_pickle=False)
-    result["child_s"] = time.perf_counter() - t0
-    with open(os.path.join(out_dir, RESULT_FILE), "w") as f:
-        json.dump(result, f)
+    try:
+        if mesh is not None:
+            np.save(os.path.join(out_dir, VERTICES_FILE), mesh.vertices, allow_pickle=False)
+            np.save(os.path.join(out_dir, FACES_FILE), mesh.faces, allow_pickle=False)
+        result["child_s"] = time.perf_counter() - t0
+        with open(os.path.join(out_dir, RESULT_FILE), "w") as f:
+            json.dump(result, f)
+    except OSError as exc:  # its folder is full (of what the candidate wrote) or not writable
+        try:
+            os.unlink(os.path.join(out_dir, RESULT_FILE))  # never a half-written result
+        except OSError:
+            pass
+        os.write(2, f"cannot write the result: {exc}\n".encode())
+        os._exit(RESULT_WRITE_FAILED_EXIT)

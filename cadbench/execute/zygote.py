@@ -52,8 +52,8 @@ if __name__ == "__main__":  # before the expensive imports below
 
 # The warm worker must not have OCC worker threads when it forks (a child forked after OCC ran
 # a parallel boolean hung): one thread in OCC's pool, booleans and meshing sequential.
-from OCP.BOPAlgo import BOPAlgo_Options
-from OCP.OSD import OSD_Parallel, OSD_ThreadPool
+from OCP.BOPAlgo import BOPAlgo_Options  # noqa: E402  (after the re-exec above)
+from OCP.OSD import OSD_Parallel, OSD_ThreadPool  # noqa: E402
 
 OSD_Parallel.SetUseOcctThreads_s(True)
 OSD_ThreadPool.DefaultPool_s(1)
@@ -80,7 +80,8 @@ from . import isolation as iso  # noqa: E402
 from . import rootfs  # noqa: E402
 from . import status as S  # noqa: E402
 from . import template  # noqa: E402
-from .child import FACES_FILE, OUTPUT_FILE, RESULT_FILE, VERTICES_FILE  # noqa: E402
+from .child import (FACES_FILE, OUTPUT_FILE, RESULT_FILE,  # noqa: E402
+                    RESULT_WRITE_FAILED_EXIT, VERTICES_FILE)
 
 MAX_RESULT_JSON = 1 << 20
 MAX_ARRAY_BYTES = 512 * 1024 * 1024
@@ -230,6 +231,9 @@ class Zygote:
         if fd is None:
             if code == SETUP_FAILED_EXIT and isolation is None:
                 return {"status": S.HARNESS_ERROR, "error": "sandbox setup failed in the child"}
+            if code == RESULT_WRITE_FAILED_EXIT:
+                return {"status": S.RUNTIME_ERROR, "error": "could not write its result: its "
+                        "folder is full (of what the program wrote) or not writable"}
             return {"status": S.RUNTIME_ERROR,
                     "error": f"process exited with code {code} before returning a result (os._exit?)"}
         try:
