@@ -77,6 +77,15 @@ def make_solid(mesh: Mesh, what: str = "prediction") -> Solid:
     cavities = [p for p in parts if p.volume() < 0]
     if not solid_parts:
         raise InvalidSolid(f"{what} mesh encloses no positive volume")
+    # booleans and volumes assume no component passes through itself (a doubly covered
+    # region would count twice): checked on the largest components, by winding numbers
+    checked = sorted(parts, key=lambda p: -abs(p.volume()))[:MAX_SELF_CHECKED]
+    for i, part in enumerate(checked):
+        own = mesh if len(parts) == 1 else Mesh(*_arrays(part))
+        w = _self_overlap(own, 1 if part.volume() > 0 else -1)
+        if w is not None:
+            raise InvalidSolid(f"{what} mesh passes through itself (component {i} has winding "
+                               f"number {w} inside)")
     fused = (solid_parts[0] if len(solid_parts) == 1
              else manifold3d.Manifold.batch_boolean(solid_parts, manifold3d.OpType.Add))
     if cavities:
@@ -127,6 +136,34 @@ EMPTY_VOLUME_FRACTION = 1e-9
 def is_empty(pred: Solid, ref: Solid) -> bool:
     """True when `pred` encloses (numerically) nothing at the reference's scale."""
     return not pred.volume >= EMPTY_VOLUME_FRACTION * ref.volume
+
+
+# The self-intersection check: a winding-number grid of SELF_CHECK_CELLS^3 over each
+# component's own box, on the MAX_SELF_CHECKED largest components (by volume: what a doubly
+# covered region could add is bounded by the components left out). A component is refused
+# when more than SELF_CHECK_TOLERANCE of its inside samples (and at least 2) have a winding
+# number other than 1: one ray hitting an edge cannot refuse an honest part.
+SELF_CHECK_CELLS = 16
+MAX_SELF_CHECKED = 200
+SELF_CHECK_TOLERANCE = 0.005
+
+
+def _self_overlap(mesh: Mesh, sign: int) -> int | None:
+    """A winding number other than 0 or 1 (times `sign`: cavities are wound inwards) found
+    inside the component, or None."""
+    from .voxel import winding_numbers
+
+    lo, hi = mesh.bounds
+    extent = hi - lo
+    if not np.all(extent > 0):
+        return None
+    w = sign * winding_numbers(mesh, lo, extent / SELF_CHECK_CELLS, SELF_CHECK_CELLS)
+    bad = (w != 0) & (w != 1)
+    count = int(np.count_nonzero(bad))
+    if count >= 2 and count > SELF_CHECK_TOLERANCE * max(int(np.count_nonzero(w)), 1):
+        values, counts = np.unique(w[bad], return_counts=True)
+        return int(values[np.argmax(counts)])
+    return None
 
 
 def _arrays(manifold, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -48,18 +48,38 @@ def voxelize(mesh: Mesh, origin, pitch, n: int) -> np.ndarray:
     Voxel (i, j, k) has centre origin + (i + 0.5, j + 0.5, k + 0.5) * pitch; `pitch` is a
     scalar or a (3,) per-axis pitch. Returns bool (n, n, n) indexed [x, y, z]. The mesh must
     be closed; the winding direction does not matter (parity)."""
+    n, tri, xy, area2 = _grid_triangles(mesh, origin, pitch, n)
+    return (_accumulate(tri, n, xy, area2, None) & 1).astype(bool)
+
+
+def winding_numbers(mesh: Mesh, origin, pitch, n: int) -> np.ndarray:
+    """Winding number of `mesh` at every voxel centre of the grid (int (n, n, n), [x, y, z]):
+    signed crossings below each centre, +1 entering through a face wound outwards (normal
+    -z), -1 leaving. A closed, outward, non-self-intersecting surface gives 0 outside and 1
+    inside; 2 or -1 mean the surface passes through itself."""
+    n, tri, xy, area2 = _grid_triangles(mesh, origin, pitch, n)
+    return _accumulate(tri, n, xy, area2, -np.sign(area2).astype(np.int64))
+
+
+def _grid_triangles(mesh: Mesh, origin, pitch, n: int):
+    """Triangles in grid coordinates (voxel centre (i, j, k) at integer (i, j, k), rays at
+    integer (i, j), shifted by the jitter), with their signed doubled xy areas."""
     n = int(n)
     p = grid_pitch(pitch, n)
     o = np.asarray(origin, dtype=np.float64).reshape(3)
-    # Grid coordinates: voxel centre (i, j, k) sits at integer (i, j, k); rays at integer (i, j).
     g = (mesh.vertices - o) / p - 0.5
     g[:, 0] -= _JITTER_X
     g[:, 1] -= _JITTER_Y
-    tri = g[mesh.faces]                                  # (m, 3, 3)
+    tri = g[mesh.faces]
     ax, ay = tri[:, 0, 0], tri[:, 0, 1]
     bx, by = tri[:, 1, 0], tri[:, 1, 1]
     cx, cy = tri[:, 2, 0], tri[:, 2, 1]
     area2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    return n, tri, (ax, ay, bx, by, cx, cy), area2
+
+
+def _accumulate(tri, n, xy, area2, weights) -> np.ndarray:
+    """Crossings of the rays with the triangles, summed up each column: (n, n, n) int."""
     xs, ys = tri[:, :, 0], tri[:, :, 1]
     imin = np.maximum(np.ceil(xs.min(axis=1)), 0)
     imax = np.minimum(np.floor(xs.max(axis=1)), n - 1)
@@ -81,14 +101,14 @@ def voxelize(mesh: Mesh, origin, pitch, n: int) -> np.ndarray:
         for sel in np.split(np.arange(len(idx)), np.unique(ends)):
             if len(sel):
                 occ_toggle += _crossings(tri, idx[sel], imin, jmin, ni[sel], nj[sel], n,
-                                         (ax, ay, bx, by, cx, cy))
-    parity = np.cumsum(occ_toggle.reshape(n, n, n + 1), axis=2) & 1
-    return parity[:, :, :n].astype(bool)
+                                         xy, weights)
+    return np.cumsum(occ_toggle.reshape(n, n, n + 1), axis=2)[:, :, :n]
 
 
-def _crossings(tri, idx, imin, jmin, ni, nj, n, xy) -> np.ndarray:
+def _crossings(tri, idx, imin, jmin, ni, nj, n, xy, weights=None) -> np.ndarray:
     """Toggle counts (n * n * (n + 1),) of the crossings of triangles `idx` with the rays
-    through their candidate columns (the integer points of their xy bounding box)."""
+    through their candidate columns (the integer points of their xy bounding box); each
+    crossing counts weights[triangle] (1 when None)."""
     ax, ay, bx, by, cx, cy = xy
     counts = ni * nj
     total = int(counts.sum())
@@ -109,4 +129,6 @@ def _crossings(tri, idx, imin, jmin, ni, nj, n, xy) -> np.ndarray:
     z = (ea * tri[t, 0, 2] + eb * tri[t, 1, 2] + ec * tri[t, 2, 2]) / (ea + eb + ec)
     # Voxel centres strictly above the crossing are toggled.
     k = np.clip(np.floor(z) + 1, 0, n).astype(np.int64)
-    return np.bincount((ci * n + cj) * (n + 1) + k, minlength=n * n * (n + 1))
+    w = None if weights is None else weights[t]
+    out = np.bincount((ci * n + cj) * (n + 1) + k, weights=w, minlength=n * n * (n + 1))
+    return np.rint(out).astype(np.int64)

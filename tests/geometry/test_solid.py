@@ -151,3 +151,14 @@ def test_touching_cadquery_solids_arrive_as_separate_closed_components():
     assert not has_free_edges(a)
     open_shell = cq.Solid.makeSolid(cq.Shell.makeShell(a.Faces()[:-2]))
     assert has_free_edges(open_shell)
+
+
+def test_a_component_passing_through_itself_is_refused():
+    """Two top corners of a box pushed below its bottom: topologically a closed, oriented
+    2-manifold, but regions of winding number -1 (manifold3d's booleans assume none)."""
+    cube = box()
+    v = cube.vertices.copy()
+    top = np.flatnonzero(v[:, 2] > 0.5)
+    v[top[:2], 2] = -0.5
+    with pytest.raises(InvalidSolid, match="passes through itself"):
+        make_solid(Mesh.from_arrays(v, cube.faces))

@@ -113,3 +113,20 @@ def test_too_much_work_is_refused(monkeypatch):
     monkeypatch.setattr(voxel, "MAX_PAIRS", 10)
     with pytest.raises(VoxelizeError, match="too large"):
         voxelize(box(), (0, 0, 0), 1 / 16, 16)
+
+
+def test_winding_numbers_are_one_inside_and_follow_orientation():
+    from cadbench.geometry.voxel import winding_numbers
+
+    cube = box()
+    w = winding_numbers(cube, (-0.1,) * 3, 1.2 / 16, 16)
+    assert set(np.unique(w)) == {0, 1}
+    assert np.array_equal(w == 1, voxelize(cube, (-0.1,) * 3, 1.2 / 16, 16))
+    inverted = Mesh(cube.vertices, cube.faces[:, ::-1].copy())
+    assert np.array_equal(winding_numbers(inverted, (-0.1,) * 3, 1.2 / 16, 16), -w)
+    # two overlapping boxes in one array: 2 where they overlap
+    other = box(at=(0.5, 0.0, 0.0))
+    both = Mesh(np.concatenate([cube.vertices, other.vertices]),
+                np.concatenate([cube.faces, other.faces + len(cube.vertices)]))
+    w2 = winding_numbers(both, (-0.1,) * 3, 1.7 / 17, 17)
+    assert w2.max() == 2

@@ -76,3 +76,16 @@ FORGED = {
     "far_cavity": (far_cavity, "ok"),
     "inner_cavity": (inner_cavity, "ok"),
 }
+
+
+def folded(v, f):
+    """The honest mesh with half its top vertices pushed through the bottom: one component
+    that passes through itself (winding numbers -1 and 2; its signed volume is nonsense)."""
+    v = v.copy()
+    top = np.flatnonzero(v[:, 2] >= v[:, 2].max() - 1e-9)
+    depth = v[:, 2].max() - v[:, 2].min()
+    v[top[: len(top) // 2], 2] -= 2.0 * depth
+    return v, f
+
+
+FORGED["folded"] = (folded, "refused")
