@@ -15,11 +15,14 @@
 
 Each loader returns cadbench Samples: the id, the image where the layout has one, the
 ground-truth program where it has one (else code ""), and `meta["reference_path"]`, the
-geometry file that is the ground truth."""
+geometry file that is the ground truth. `read_cadbench2026_outputs` and
+`read_cadrille_outputs` read model outputs saved in those peers' layouts (runs r1-r3,
+candidates <id>+<k>.py) for scoring under their protocols."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +164,61 @@ def load_cadrille_testset(split: str = "deepcad_test_mesh", root: str | Path | N
                 "reference_frame": "unit_cube", "image_source": "missing"}
         samples.append(Sample(stl.stem, code, None, meta))
     return samples
+
+
+@dataclass(frozen=True)
+class PeerPrediction:
+    """One model output in a peer's own folder layout, for scoring under its protocol."""
+
+    id: str              # the reference it answers
+    code: str            # the CadQuery program
+    run: str = "r1"      # repeated run (CADBench r1, r2, r3)
+    family: str = ""     # the benchmark subset (CADBench bench0, benchM, ...)
+    candidate: int = 0   # several candidates per id (cadrille's <id>+<k>.py)
+    path: str = ""       # where it was read (file, and line for JSONL)
+
+
+def read_cadbench2026_outputs(model_dir: str | Path, modality: str) -> list[PeerPrediction]:
+    """CADBench's tested_models layout: <model_dir>/<modality>/r<N>/<bench>.jsonl, one
+    {"file_id", "generated"} object a line (README, "Test Your Model")."""
+    base = Path(model_dir).expanduser() / modality
+    if not base.is_dir():
+        raise InputError(f"{base}: no such folder (CADBench outputs are "
+                         "<model>/<modality>/r1/<bench>.jsonl)")
+    out = []
+    runs = sorted(p for p in base.iterdir() if p.is_dir() and p.name[:1] == "r"
+                  and p.name[1:].isdigit())
+    if not runs:
+        raise InputError(f"{base}: no run folders r1, r2, ...")
+    for run in runs:
+        for jsonl in sorted(run.glob("*.jsonl")):
+            for n, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line.rstrip(","))  # the peer accepts a trailing comma
+                    out.append(PeerPrediction(str(rec["file_id"]), str(rec["generated"]),
+                                              run.name, jsonl.stem, 0, f"{jsonl}:{n}"))
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise InputError(f"{jsonl}:{n}: not a CADBench output "
+                                     f"({{file_id, generated}}): {e}") from None
+    return out
+
+
+def read_cadrille_outputs(pred_py_path: str | Path) -> list[PeerPrediction]:
+    """cadrille's test.py output: <pred_py_path>/<file_name>+<index>.py, several candidates
+    per reference (evaluate.py keeps the best)."""
+    base = Path(pred_py_path).expanduser()
+    if not base.is_dir():
+        raise InputError(f"{base}: no such folder (cadrille outputs are <id>+<k>.py files)")
+    out = []
+    for py in sorted(base.glob("*.py")):
+        stem, sep, index = py.stem.rpartition("+")
+        if not sep or not index.isdigit():
+            raise InputError(f"{py}: not named <id>+<index>.py as cadrille's test.py writes")
+        out.append(PeerPrediction(stem, py.read_text(encoding="utf-8"), "r1", "", int(index),
+                                  str(py)))
+    return out
 
 
 def _from_kw(fn, default_split: str):

@@ -116,3 +116,43 @@ def test_registered_names_load_through_load_dataset(tmp_path):
     _stl(tmp_path / "deepcad_test_mesh" / "7.stl")
     (s,) = load_dataset("cadrille_test", root=tmp_path)
     assert s.id == "7"
+
+
+def test_cadrecode_val_layout_with_programs(tmp_path):
+    _stl(tmp_path / "cad-recode-v1.5" / "val" / "3.stl")
+    (tmp_path / "cad-recode-v1.5" / "val" / "3.py").write_text("r = 1\n")
+    (s,) = load_cadrille_testset("cad-recode-v1.5/val", root=tmp_path)
+    assert s.id == "3" and s.code == "r = 1\n"
+
+
+def test_cadbench2026_outputs_runs_and_benches(tmp_path):
+    from cadbench.datasets.peers import read_cadbench2026_outputs
+    for run in ("r1", "r2"):
+        d = tmp_path / "m" / "singleview" / run
+        d.mkdir(parents=True)
+        (d / "bench0.jsonl").write_text(
+            json.dumps({"file_id": "00708740", "generated": f"# {run}"}) + ",\n\n")
+        (d / "benchM.jsonl").write_text(json.dumps({"file_id": 7, "generated": "x"}) + "\n")
+    out = read_cadbench2026_outputs(tmp_path / "m", "singleview")
+    assert [(p.run, p.family, p.id) for p in out] == [
+        ("r1", "bench0", "00708740"), ("r1", "benchM", "7"),
+        ("r2", "bench0", "00708740"), ("r2", "benchM", "7")]
+    assert out[2].code == "# r2"
+    (tmp_path / "m" / "singleview" / "r2" / "bench0.jsonl").write_text('{"file_id": 1}\n')
+    with pytest.raises(InputError, match=r"r2/bench0.jsonl:1: not a CADBench output"):
+        read_cadbench2026_outputs(tmp_path / "m", "singleview")
+    with pytest.raises(InputError, match="no such folder"):
+        read_cadbench2026_outputs(tmp_path / "m", "pbr")
+
+
+def test_cadrille_outputs_candidates(tmp_path):
+    from cadbench.datasets.peers import read_cadrille_outputs
+    (tmp_path / "00001+0.py").write_text("a")
+    (tmp_path / "00001+1.py").write_text("b")
+    (tmp_path / "a+b+2.py").write_text("c")
+    out = read_cadrille_outputs(tmp_path)
+    assert [(p.id, p.candidate, p.code) for p in out] == [
+        ("00001", 0, "a"), ("00001", 1, "b"), ("a+b", 2, "c")]
+    (tmp_path / "bad.py").write_text("")
+    with pytest.raises(InputError, match="bad.py: not named <id>"):
+        read_cadrille_outputs(tmp_path)

@@ -1,5 +1,6 @@
 """Protocols as data: frames, the peers' quirks reproduced and flagged, aggregation."""
 
+import dataclasses
 import math
 from dataclasses import replace
 
@@ -36,6 +37,8 @@ def union(*meshes: Mesh) -> Mesh:
 
 def test_registry_lists_the_five_and_names_the_known_ones():
     assert list_protocols() == ["benchcad", "cadbench", "cadbench2026", "cadrille", "mecagent"]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # protocols are data, not state
+        get_protocol("cadrille").metrics[0].scale = 1.0  # type: ignore[misc]
     with pytest.raises(UnknownProtocol, match="known: benchcad, cadbench"):
         get_protocol("deepcad")
     bad = replace(get_protocol("cadrille"), name="bad",
