@@ -38,8 +38,8 @@ MAX_SURFACE_POINTS = 5_000_000  # ~120 MB of float64 points at most
 # cells of padding on each side (so a prediction slightly larger than the reference is still
 # seen by voxels; whatever lies beyond is counted exactly, see voxel_iou).
 GRID_PAD_CELLS = 2
-# `iou`'s voxel intersection may exceed the exact intersection volume by this fraction at
-# most (voxel rounding of honest parts: identical solids keep exactly 1).
+# `iou`'s voxel intersection may exceed the exact intersection volume, scaled by the grid's
+# over-count of the reference's own volume, by this fraction at most (voxel rounding).
 INTERSECTION_SLACK = 0.02
 # Chamfer: each query point's exact distance is taken to the triangles of its
 # CHAMFER_CANDIDATES nearest points of a dense candidate cloud of the other surface
@@ -105,8 +105,12 @@ def voxel_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> float:
     union = np.count_nonzero(vr | vp) * cell + volume_outside_box(pred, origin, top)
     # Voxel centres are samples a prediction could be built around (thin rods through them
     # fill every voxel with almost no volume): the voxel intersection is capped by the exact
-    # one (a cheap boolean) plus the slack that honest voxel rounding needs.
-    inter = min(inter, (1.0 + INTERSECTION_SLACK) * exact_intersection(ref, pred, origin, top))
+    # one (a cheap boolean), scaled by how much the grid over-counts the reference itself (a
+    # thin-walled reference's voxels exceed its volume: its own copy must still score 1), plus
+    # the slack that honest rounding needs.
+    ref_scale = max(1.0, n_ref * cell / ref.volume)
+    inter = min(inter, (1.0 + INTERSECTION_SLACK) * ref_scale
+                * exact_intersection(ref, pred, origin, top))
     return float(min(inter / union, 1.0))
 
 

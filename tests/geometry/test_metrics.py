@@ -187,6 +187,22 @@ def test_voxel_centre_comb_cannot_fill_the_grid():
     assert voxel_iou(ref, comb, 32) <= 1.02 * exact_iou(ref, comb) < 1e-3
 
 
+def test_thin_walled_reference_still_scores_one_against_itself():
+    """The cap scales with the grid's over-count of the reference: here its voxels hold 4%
+    more than its volume, and its own copy must not be capped below 1."""
+    import manifold3d as m3
+
+    from cadbench.geometry.voxel import voxelize
+
+    shell = (m3.Manifold.cube((1.0, 1.0, 1.0))
+             - m3.Manifold.cube((0.96, 0.96, 0.96)).translate((0.02, 0.02, 0.02)))
+    ref = solid(shell.rotate((35.0, 17.5, 0.0)))
+    origin, pitch, cells = reference_grid(ref, 16)
+    over = voxelize(ref.mesh, origin, pitch, cells).sum() * np.prod(pitch) / ref.volume
+    assert over > 1.02  # the case the scale is for
+    assert voxel_iou(ref, ref, 16) == pytest.approx(1.0, abs=1e-12)
+
+
 def test_prediction_beyond_the_grid_counts_exactly():
     # The prediction is 3x the reference on x: 2/3 of it lies outside the grid's box.
     ref, pred = solid(box((1.0, 1.0, 1.0))), solid(box((3.0, 1.0, 1.0), at=(-1.0, 0.0, 0.0)))
