@@ -49,6 +49,14 @@ TIE_TOL = 1e-9
 # ICP pairs a prediction sample with a reference sample only when their normals are within
 # ~37 degrees (never at 45, 60 or 90, the angles between faces that CAD parts tend to have).
 FACING_COS = 0.8
+# ICP: directions whose curvature is below this fraction of the largest are not moved; a
+# step below ICP_CONVERGED radians ends it. Only a converged ICP, or one whose weighted RMS
+# point-to-plane residual is below ICP_FIT (normalised units), counts: on a mismatched pair
+# (residuals 0.06-0.2) its nearest-neighbour assignments keep switching, and where it stops
+# would depend on rounding. Copies: below 1e-5, faceted cylinders ~1e-3.
+ICP_FREEZE = 1e-4
+ICP_CONVERGED = 1e-10
+ICP_FIT = 3e-3
 
 
 class PoseError(ValueError):
@@ -260,43 +268,48 @@ def reference_grid(ref: Solid, n: int) -> Grid:
 
 
 def interior_points(solid: Solid, part: Core, target: int,
-                    fallback: np.ndarray) -> tuple[np.ndarray, float]:
+                    fallback: Surface) -> tuple[np.ndarray, np.ndarray, float]:
     """At least ~`target` voxel centres inside the solid's core, normalised coordinates.
 
     The grid spans the core's box (the solid's own dataset axes: noise cannot turn it) with
     16, 32 or 64 cells per axis, the first that yields `target` points (a tilted thin plate
     needs the finer grids). A sliver no voxel centre falls in is represented by `fallback`
-    (its surface samples). Returns the points and the volume they stand for (normalised)."""
+    (its surface samples). Returns the points, their integer keys (voxel indices) and the
+    volume they stand for (normalised units)."""
     frame = part.frame
     lo, hi = (part.lo - frame.centroid) / frame.scale, (part.hi - frame.centroid) / frame.scale
-    pts, cell = np.zeros((0, 3)), 0.0
+    pts, keys, cell = np.zeros((0, 3)), np.zeros(0, dtype=np.int64), 0.0
     moved = Mesh((solid.mesh.vertices - frame.centroid) / frame.scale, solid.mesh.faces)
     for m in (16, 32, 64):
         pitch = (hi - lo) / m
-        pts = lo + (np.argwhere(voxelize(moved, lo, pitch, m)) + 0.5) * pitch
+        idx = np.argwhere(voxelize(moved, lo, pitch, m))
+        pts, keys = lo + (idx + 0.5) * pitch, (idx[:, 0] * m + idx[:, 1]) * m + idx[:, 2]
         cell = float(np.prod(pitch))
         if len(pts) >= target:
             break
     if len(pts) == 0:
-        return fallback, frame.volume
-    return pts, len(pts) * cell
+        return fallback.points, fallback.keys, frame.volume
+    return pts, keys, len(pts) * cell
 
 
-def spread_mask(points: np.ndarray, count: int) -> np.ndarray:
-    """A mask keeping about `count` of the points, chosen by a fixed hash of their coordinates
-    (not by their order: one point more or less elsewhere must not reshuffle the choice)."""
-    if len(points) <= count:
-        return np.ones(len(points), dtype=bool)
-    key = np.round(points * 1e4).astype(np.int64)
-    h = (key[:, 0] * 73856093) ^ (key[:, 1] * 19349663) ^ (key[:, 2] * 83492791)
-    keep = (h % 1_000_003) < int(1_000_003 * count / len(points))
+def spread_mask(keys: np.ndarray, count: int) -> np.ndarray:
+    """A mask keeping about `count` of the samples, chosen by a fixed hash of their integer
+    keys (voxel or ray indices): not by their order, nor by rounded coordinates, so that
+    neither a sample more or less elsewhere nor 1e-9 of noise changes which are kept."""
+    if len(keys) <= count:
+        return np.ones(len(keys), dtype=bool)
+    h = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
+    keep = (h % np.uint64(1_000_003)).astype(np.int64) < int(1_000_003 * count / len(keys))
     if not keep.any():
         keep[:count] = True
     return keep
 
 
-def spread_subset(points: np.ndarray, count: int) -> np.ndarray:
-    return points[spread_mask(points, count)]
+def spread_subset(points: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
+    return points[spread_mask(keys, count)]
 
 
 @dataclass(frozen=True)
@@ -442,6 +455,7 @@ class Surface:
 
     points: np.ndarray
     normals: np.ndarray
+    keys: np.ndarray   # integer keys for spread_mask (ray or draw indices)
 
 
 def surface_samples(solid: Solid, frame: Normalised, count: int, seed: int) -> Surface:
@@ -457,7 +471,7 @@ def surface_samples(solid: Solid, frame: Normalised, count: int, seed: int) -> S
     u, v = 1.0 - s, s * (1.0 - r2)
     tf = t[face]
     pts = u[:, None] * tf[:, 0] + v[:, None] * tf[:, 1] + (1.0 - u - v)[:, None] * tf[:, 2]
-    return Surface(pts, cross[face] / norm[face, None])
+    return Surface(pts, cross[face] / norm[face, None], np.arange(count))
 
 
 # Ray offsets inside a lattice cell (fractions): fixed and irrational, so that rays do not
@@ -476,7 +490,7 @@ def lattice_surface(solid: Solid, part: Core, rays: int) -> Surface:
     t = (solid.mesh.vertices[solid.mesh.faces] - frame.centroid) / frame.scale
     cross = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
     norm = np.linalg.norm(cross, axis=1)
-    points, normals = [], []
+    points, normals, keys = [], [], []
     for axis in range(3):
         u, v = [k for k in range(3) if k != axis]
         pu, pv = (hi[u] - lo[u]) / rays, (hi[v] - lo[v]) / rays
@@ -512,9 +526,10 @@ def lattice_surface(solid: Solid, part: Core, rays: int) -> Surface:
         pts[:, v] = lo[v] + (cj[inside] + _RAY_JITTER[1]) * pv
         points.append(pts)
         normals.append(cross[tri[inside]] / norm[tri[inside], None])
+        keys.append((axis * rays + ci[inside]) * rays + cj[inside])
     if not points:
-        return Surface(np.zeros((0, 3)), np.zeros((0, 3)))
-    return Surface(np.concatenate(points), np.concatenate(normals))
+        return Surface(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
+    return Surface(np.concatenate(points), np.concatenate(normals), np.concatenate(keys))
 
 
 def rotation_vector_matrix(w: np.ndarray) -> np.ndarray:
@@ -528,12 +543,13 @@ def rotation_vector_matrix(w: np.ndarray) -> np.ndarray:
 
 
 def icp_rotation(tree, ref_surface: Surface, pred: Surface, rotation: np.ndarray,
-                 cfg: PoseSearch) -> np.ndarray:
+                 cfg: PoseSearch) -> tuple[np.ndarray, bool]:
     """Point-to-plane ICP over rotations about the (shared) centroid, from `rotation`.
 
-    Smooth Cauchy weights instead of a rejection threshold: no point is in or out by a hair,
-    so the fixed point moves continuously with the input (and converges to ~1e-12 rad on a
-    copy, where every residual is zero)."""
+    Smooth Cauchy weights instead of a rejection threshold: no point is in or out by a hair.
+    Returns (rotation, usable): a copy converges in 3-10 steps to ~1e-13 rad, where every
+    residual is zero; a pose neither converged nor on the surface is not used (ICP_FIT).
+    """
     sigma2 = cfg.icp_sigma ** 2
     k = cfg.icp_neighbours
     rows = np.arange(len(pred.points))
@@ -551,12 +567,17 @@ def icp_rotation(tree, ref_surface: Surface, pred: Surface, rotation: np.ndarray
         r = np.einsum("ij,ij->i", x - ref_surface.points[j], n)
         w = np.where(facing[rows, pick], 1.0 / (1.0 + dist ** 2 / sigma2), 0.0)
         jac = np.cross(x, n)                       # d r / d w for x -> exp([w]x) x
-        a = (jac * w[:, None]).T @ jac + 1e-9 * np.eye(3)
-        step = -np.linalg.solve(a, (jac * w[:, None]).T @ r)
+        # a direction the surfaces barely constrain (a cylinder's spin) is frozen, so that
+        # it neither drifts nor amplifies rounding-level differences by 1 / ~0
+        vals, vecs = np.linalg.eigh((jac * w[:, None]).T @ jac)
+        g = vecs.T @ ((jac * w[:, None]).T @ r)
+        free = vals > ICP_FREEZE * max(float(vals[-1]), 1e-300)
+        step = -vecs @ np.where(free, g / np.where(free, vals, 1.0), 0.0)
         rotation = rotation_vector_matrix(step) @ rotation
-        if np.linalg.norm(step) < 1e-12:
-            break
-    return rotation
+        if np.linalg.norm(step) < ICP_CONVERGED:
+            return rotation, True
+    # still moving, but on the surface (a faceted cylinder's spin): a copy, not a mismatch
+    return rotation, float(np.sqrt((w * r ** 2).sum() / max(w.sum(), 1e-300))) < ICP_FIT
 
 
 def pose_label(rotation: np.ndarray, scale: float) -> str:
@@ -601,12 +622,13 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
         pred_surface = lattice_surface(pred, part, rays)  # a tilted sheet needs more rays
         if len(pred_surface.points) >= cfg.surface_points:
             break
-    keep = spread_mask(pred_surface.points, 2 * cfg.surface_points)
-    pred_surface = Surface(pred_surface.points[keep], pred_surface.normals[keep])
-    inside, inside_volume = interior_points(pred, part, cfg.interior_points, pred_surface.points)
+    keep = spread_mask(pred_surface.keys, 2 * cfg.surface_points)
+    pred_surface = Surface(pred_surface.points[keep], pred_surface.normals[keep],
+                           pred_surface.keys[keep])
+    inside, keys, inside_volume = interior_points(pred, part, cfg.interior_points, pred_surface)
     if len(inside) == 0:  # nothing to align (a sliver no ray or voxel centre meets)
         return best_value, best_label
-    coarse_pts = spread_subset(inside, cfg.coarse_points)
+    coarse_pts = spread_subset(inside, keys, cfg.coarse_points)
     starts = start_rotations(cfg.coarse_rotations)
     coarse = _scores(blurred, starts, coarse_pts, order=0)
     candidates = []
@@ -622,22 +644,23 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     ref_field = Field(ref_vox.astype(np.float32),
                       Grid((grid.origin - fr.centroid) / fr.scale, grid.pitch / fr.scale,
                            grid.cells))
-    fine_pts = spread_subset(inside, cfg.interior_points)
+    fine_pts = spread_subset(inside, keys, cfg.interior_points)
     # with each candidate, its half-turns about the reference's axes: a thin sheet and the
     # sheet flipped fill the blurred field alike
     poses = np.concatenate([HALF_TURNS @ rot for rot in candidates])
     overlap = _scores(ref_field, poses, fine_pts, 1)
     ref_surface = surface_samples(ref, fr, cfg.ref_surface_points, cfg.seed)
     tree = cKDTree(ref_surface.points)
-    snapped = np.array([icp_rotation(tree, ref_surface, pred_surface, poses[k], cfg)
-                        for k in np.argsort(-overlap, kind="stable")[: cfg.icp]])
-    poses = np.concatenate([snapped, poses])
-    overlap = np.concatenate([_scores(ref_field, snapped, fine_pts, 1), overlap])
+    snapped = [icp_rotation(tree, ref_surface, pred_surface, poses[k], cfg)
+               for k in np.argsort(-overlap, kind="stable")[: cfg.icp]]
+    converged = np.array([rot for rot, ok in snapped if ok]).reshape(-1, 3, 3)
+    poses = np.concatenate([converged, poses])
+    overlap = np.concatenate([_scores(ref_field, converged, fine_pts, 1), overlap])
 
     # 3. the best few voxelized on the reference grid, and the best of them also after a
     # joint refinement of rotation, offset and scale
     moment_scale = fr.scale / fp.scale
-    search_pts = spread_subset(inside, cfg.similarity_points)
+    search_pts = spread_subset(inside, keys, cfg.similarity_points)
     ranked = np.argsort(-overlap, kind="stable")[: cfg.final]
     trials = [Similarity(poses[k], np.zeros(3)) for k in ranked]
     trials.append(similarity_search(ref_field, trials[0], search_pts, inside_volume,

@@ -120,6 +120,17 @@ def test_same_pair_same_value_across_calls_and_under_noise(parts):
         assert pose.best_iou(with_noise(ref, rng), pred)[0] == pytest.approx(first[0], abs=1e-6)
 
 
+def test_mismatched_pairs_are_deterministic_under_noise_too(parts):
+    """Where no pose fits (IoU 0.1-0.4) the search must still make the same choices."""
+    rng = np.random.default_rng(31)
+    for ref_name, pred_name in (("L-bracket", "cube"), ("plate with 4 holes", "hex prism"),
+                                ("cylinder", "disc")):
+        ref, pred = parts[ref_name], random_similarity(parts[pred_name], rng)
+        value = pose.best_iou(ref, pred)[0]
+        assert value < 0.9
+        assert pose.best_iou(ref, with_noise(pred, rng))[0] == pytest.approx(value, abs=1e-6)
+
+
 def test_value_does_not_depend_on_the_predictions_scale_or_position(parts):
     ref, other = parts["L-bracket"], parts["hex prism"]
     base = pose.best_iou(ref, other)[0]
