@@ -22,7 +22,8 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .execute.status import ALL_STATUSES, HARNESS_ERROR, MISSING, OK
-from .metrics import METRICS, MetricSpec, ci_key, summary_key
+from .config import MetricConfig
+from .metrics import METRICS, MetricSpec, ci_key, enabled_metrics, summary_key
 from .records import SampleResult, round_floats
 
 PASS_K = (1, 5, 10)
@@ -74,6 +75,7 @@ def _aggregate(values: np.ndarray, how: str) -> float | None:
 def summarize(results: list[SampleResult], reference_ids: list[str],
               n_boot: int = 1000, seed: int = 0,
               exclusions: Mapping[str, Iterable[str]] | None = None,
+              metric_config: MetricConfig | None = None,
               metrics: tuple[MetricSpec, ...] = METRICS) -> dict:
     """Run metrics over `reference_ids` (see the module doc for the rules)."""
     exclusions = {k: set(v) for k, v in (exclusions or {}).items()}
@@ -86,10 +88,12 @@ def summarize(results: list[SampleResult], reference_ids: list[str],
     out: dict = {"n": n, "n_faults": len(faults), "n_valid": int(ok.sum()),
                  "vsr": float(ok.mean()) if n else 0.0}
     out["vsr_ci95"] = bootstrap_ci(ok, n_boot, seed)
-    present = {k for r in results for k in r.metrics}
+    # The metrics the run's MetricConfig switched on are reported even when no sample has a
+    # value (then IoU (all) is 0, not blank); the others are absent everywhere.
+    on = {m.name for m in enabled_metrics(metric_config or MetricConfig())}
     for j, spec in enumerate(metrics, start=1):
-        if spec.name not in present:
-            continue  # switched off for this run
+        if spec.name not in on:
+            continue
         excluded = exclusions.get(spec.name, set()) if spec.excludable else set()
         keep = [k for k, i in enumerate(ids) if i not in excluded]
         if excluded:

@@ -61,6 +61,9 @@ class MetricConfig:
     compute_chamfer: bool = True
     chamfer_points: int = 2048
     seed: int = 0
+    # A peer benchmark's convention computed beside cadbench's own metrics (cadbench.protocols:
+    # cadrille, cadbench2026, benchcad, mecagent); "cadbench" adds nothing.
+    protocol: str = "cadbench"
 
     def to_dict(self) -> dict:
         return asdict(self)

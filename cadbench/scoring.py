@@ -14,6 +14,7 @@ a re-run resumes from them.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ import numpy as np
 
 from . import __version__
 from .aggregate import status_counts, status_counts_all, summarize
+from .protocols import DEFAULT_PROTOCOL
 from .config import ExecConfig, MetricConfig, ScoreConfig, cadbench_home
 from .errors import InputError
 from .execute import status as st
@@ -180,8 +182,35 @@ def judge_prediction(ref_mesh: Mesh, pred_mesh: Mesh, metric_config: MetricConfi
         return {"status": st.EMPTY, "error": f"volume {pred.volume:.3g} is negligible next to "
                 f"the reference's {ref.volume:.3g}", "metrics": {}}
     # 9 decimals: OCC tessellates a program with last-bit differences between runs
-    return {"status": st.OK, "error": None,
-            "metrics": round_floats(compute_metrics(ref, pred, metric_config), 9)}
+    metrics = round_floats(compute_metrics(ref, pred, metric_config), 9)
+    if metric_config.protocol != DEFAULT_PROTOCOL:
+        from .protocols import evaluate_pair, get_protocol
+        row = evaluate_pair(get_protocol(metric_config.protocol), ref, pred,
+                            seed=metric_config.seed)
+        metrics["protocol"] = round_floats(row, 9)  # the peer's values, flags, errors
+    return {"status": st.OK, "error": None, "metrics": metrics}
+
+
+def protocol_summary(protocol: str, results: list[SampleResult],
+                     labels: dict[str, dict] | None = None) -> dict | None:
+    """The peer protocol's own headline table over the scored candidates (None for the
+    default): rows carry the status, the peer's per-sample values and any meta labels."""
+    if protocol == DEFAULT_PROTOCOL:
+        return None
+    from .protocols import aggregate, get_protocol
+    rows = []
+    for r in results:
+        row = {"id": r.id, "candidate": r.candidate, "status": r.status,
+               **(labels or {}).get(r.id, {})}
+        row.update({k: v for k, v in (r.metrics.get("protocol") or {}).items()
+                    if k not in ("flags", "metric_errors")})
+        rows.append(row)
+    out = aggregate(get_protocol(protocol), rows)
+    flagged = Counter(f for r in results for f in (r.metrics.get("protocol") or {})
+                      .get("flags", []))
+    if flagged:
+        out["flagged_samples"] = dict(flagged)
+    return out
 
 
 def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
@@ -299,11 +328,13 @@ def _check_resume_config(out_dir: Path, config: ScoreConfig, resume: bool,
 def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
           config: ScoreConfig = ScoreConfig(), progress: bool = True, resume: bool = True,
           backend: str = "loky", scheduler: str | None = None,
-          label: dict | None = None, hide_paths: Iterable[str | Path] = ()) -> ScoreOutcome:
+          label: dict | None = None, hide_paths: Iterable[str | Path] = (),
+          labels: dict[str, dict] | None = None) -> ScoreOutcome:
     """Score predictions against references into out_dir (results.jsonl, summary.json).
 
     hide_paths: files the candidates must not see (e.g. the references file); the cadbench
-    cache is always hidden."""
+    cache is always hidden. labels: per reference id, meta fields a protocol breaks its
+    statistics down by (e.g. {"label": "easy", "family": "plate"})."""
     hidden = tuple(sorted(os.path.abspath(str(p)) for p in hide_paths))
     harness = os.getpid() if backend == "loky" else None  # a Dask worker may be elsewhere
     refs = _as_references(references)
@@ -384,7 +415,11 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     valid_ref_ids = [r.id for r in refs if r.id not in invalid_refs]
     scored = [r for r in final if r.status != st.MISSING]
     summary = summarize(scored, valid_ref_ids, config.bootstrap_samples, config.seed,
-                        exclusions={"iou_exact": non_manifold})
+                        exclusions={"iou_exact": non_manifold}, metric_config=config.metrics)
+    peer = protocol_summary(config.metrics.protocol,
+                            [r for r in scored if r.id in set(valid_ref_ids)], labels)
+    if peer is not None:
+        summary["protocol"] = peer
     counts = status_counts(scored, valid_ref_ids)
     label = label or {}
     elapsed = max(time.perf_counter() - started, 1e-9)
@@ -406,6 +441,12 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     )
     record.save(out_dir / SUMMARY_FILE)
     return ScoreOutcome(final, summary, counts, record, out_dir, unknown, missing, invalid_refs)
+
+
+def _peer_value(v) -> str:
+    if isinstance(v, dict) and "mean" in v:
+        return f"{v['mean']:.4g} +/- {v.get('std') or 0:.2g} over {v.get('n_runs')} runs"
+    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
 
 
 def format_summary_table(summary: dict, counts: dict[str, int],
@@ -430,6 +471,14 @@ def format_summary_table(summary: dict, counts: dict[str, int],
     table = tabulate(rows, headers=["metric", "value  [95% CI]"], tablefmt="github")
     status = tabulate(sorted(counts.items(), key=lambda kv: -kv[1]),
                       headers=["status", "count"], tablefmt="github")
+    peer = summary.get("protocol")
+    if peer:
+        head = peer.get("headline") or {}
+        table += (f"\n\nprotocol {peer.get('protocol')}: {head.get('label')} = "
+                  f"{_peer_value(head.get('value'))}")
+        for label, value in (peer.get("stats") or {}).items():
+            if label != head.get("label"):
+                table += f"\n  {label} = {_peer_value(value)}"
     notes = []
     if summary.get("n_faults"):
         notes.append(f"{summary['n_faults']} harness fault(s) (harness_error) are left out of "

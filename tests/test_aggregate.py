@@ -95,3 +95,12 @@ def test_status_counts_over_all_candidates_and_copies_of_the_reference():
     assert status_counts_all(results) == {"ok": 2, "timeout": 1}
     s = summarize(results, ["a", "b"], n_boot=0)
     assert s["n_copies_exact"] == 1 and s["n_copies_normalized"] == 2
+
+
+def test_a_switched_off_metric_is_absent_but_one_switched_on_counts_zero():
+    rows = [SampleResult(id="a", status="ok", metrics={"iou": 0.5, "iou_mecagent": None,
+                                                       "iou_exact": None,
+                                                       "metric_errors": {"iou_exact": "x"}})]
+    s = summarize(rows, ["a"], n_boot=0)          # default MetricConfig: mecagent off
+    assert "iou_mecagent_all_mean" not in s
+    assert s["iou_exact_all_mean"] == 0.0

@@ -23,7 +23,8 @@ def test_summary_has_every_aggregate_of_every_present_metric_and_nothing_else():
     metrics = {name: 0.5 for name in METRIC_NAMES}
     results = [SampleResult(id="a", status="ok", metrics=metrics),
                SampleResult(id="b", status="runtime_error")]
-    s = summarize(results, ["a", "b"], n_boot=10)
+    s = summarize(results, ["a", "b"], n_boot=10,
+                  metric_config=MetricConfig(compute_mecagent=True))
     expected = {summary_key(m.name, agg) for m in METRICS for agg in m.aggregates}
     metric_keys = {k for k in s if any(k.startswith(n + "_") for n in METRIC_NAMES)
                    and not k.endswith("_ci95")}
@@ -38,7 +39,7 @@ def test_switched_off_metrics_are_not_reported():
     cfg = MetricConfig(compute_best=False, compute_exact=False, compute_mecagent=False)
     assert [m.name for m in enabled_metrics(cfg)] == ["iou", "chamfer"]
     s = summarize([SampleResult(id="a", status="ok", metrics={"iou": 1.0, "chamfer": 0.0})],
-                  ["a"], n_boot=0)
+                  ["a"], n_boot=0, metric_config=cfg)
     assert "iou_best_all_mean" not in s and "iou_exact_all_mean" not in s
     assert all("exact" not in key for _, key, _ in headline_rows(s))
 
@@ -48,7 +49,8 @@ def test_failures_count_against_the_metric_in_its_own_direction(spec):
     good = 1.0 if spec.higher_is_better else 0.0
     results = [SampleResult(id="a", status="ok", metrics={spec.name: good}),
                SampleResult(id="b", status="timeout")]
-    s = summarize(results, ["a", "b"], n_boot=0)
+    s = summarize(results, ["a", "b"], n_boot=0, metric_config=MetricConfig(
+        compute_mecagent=True))
     for agg in spec.aggregates:
         value = s[summary_key(spec.name, agg)]
         if agg.startswith("all"):

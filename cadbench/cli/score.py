@@ -32,6 +32,10 @@ def add_exec_and_metric_args(p: argparse.ArgumentParser, for_run: bool = False) 
     g.add_argument("--no-best", action="store_true", help="skip pose-invariant iou_best")
     g.add_argument("--mecagent", action="store_true",
                    help="also compute the Mecagent-compatible best_iou (not volumetric)")
+    from cadbench.protocols import list_protocols
+    g.add_argument("--protocol", default=m.protocol, choices=list_protocols(),
+                   help="also report a peer benchmark's convention (normalisation, metrics, "
+                        "headline statistic; docs/protocols.md); default: cadbench's own")
     if not for_run:
         g.add_argument("--seed", type=int, default=0, help="seed for bootstrap and sampling")
 
@@ -51,7 +55,8 @@ def score_config_from_args(args):
                           result_var=getattr(args, "result_var", ExecConfig().result_var))
     metric_cfg = MetricConfig(voxel_resolution=args.voxel_resolution,
                               compute_exact=not args.no_exact, compute_best=not args.no_best,
-                              compute_mecagent=args.mecagent, seed=args.seed)
+                              compute_mecagent=args.mecagent, seed=args.seed,
+                              protocol=args.protocol)
     return ScoreConfig(exec=exec_cfg, metrics=metric_cfg, workers=args.workers, seed=args.seed)
 
 
