@@ -76,8 +76,11 @@ def summarize(results: list[SampleResult], reference_ids: list[str],
               n_boot: int = 1000, seed: int = 0,
               exclusions: Mapping[str, Iterable[str]] | None = None,
               metric_config: MetricConfig | None = None,
-              metrics: tuple[MetricSpec, ...] = METRICS) -> dict:
-    """Run metrics over `reference_ids` (see the module doc for the rules)."""
+              metrics: tuple[MetricSpec, ...] = METRICS,
+              groups: Mapping[str, Mapping[str, str]] | None = None) -> dict:
+    """Run metrics over `reference_ids` (see the module doc for the rules). `groups`: per
+    reference id, meta fields (family, difficulty, ...) to break every metric down by, under
+    `by` -> field -> value -> the same summary over that group's references."""
     exclusions = {k: set(v) for k, v in (exclusions or {}).items()}
     rows_all = per_reference_table(results, reference_ids)
     faults = [i for i, r in zip(reference_ids, rows_all) if is_fault(r)]
@@ -100,20 +103,39 @@ def summarize(results: list[SampleResult], reference_ids: list[str],
             out[f"{spec.name}_n_references"] = len(keep)
         vals = np.array([sample_value(rows[k], spec) for k in keep], dtype=float)
         okmask = np.array([ok[k] > 0 for k in keep], dtype=bool)
-        groups = {"valid": vals[okmask] if len(vals) else vals, "all": vals}
+        subsets = {"valid": vals[okmask] if len(vals) else vals, "all": vals}
         for agg in spec.aggregates:
             group, how = agg.split("_")
-            value = _aggregate(groups[group], how)
+            value = _aggregate(subsets[group], how)
             if value is None and group == "all" and n:
                 value = spec.failure_value
             out[summary_key(spec.name, agg)] = value
             if agg in spec.ci:
                 stat = np.mean if how == "mean" else np.median
-                out[ci_key(spec.name, agg)] = bootstrap_ci(groups[group], n_boot,
+                out[ci_key(spec.name, agg)] = bootstrap_ci(subsets[group], n_boot,
                                                            seed + j, stat)
     out.update(_copies(rows))
     out.update(_multi_candidate(results, ids))
+    if groups:
+        out["by"] = _breakdown(results, reference_ids, groups, exclusions, metric_config,
+                               metrics)
     return round_floats(out, 6)
+
+
+def _breakdown(results, reference_ids, groups, exclusions, metric_config, metrics) -> dict:
+    """Every metric per value of every grouping field (no CIs: groups are small)."""
+    fields = sorted({f for labels in groups.values() for f in labels})
+    out: dict = {}
+    for f in fields:
+        values = sorted({groups.get(i, {}).get(f, "unknown") for i in reference_ids})
+        out[f] = {}
+        for v in values:
+            ids = [i for i in reference_ids if groups.get(i, {}).get(f, "unknown") == v]
+            mine = set(ids)
+            out[f][v] = summarize([r for r in results if r.id in mine], ids, n_boot=0,
+                                  exclusions=exclusions, metric_config=metric_config,
+                                  metrics=metrics)
+    return out
 
 
 def _copies(rows: list[SampleResult | None]) -> dict:

@@ -69,6 +69,7 @@ def records_frame(records: list[tuple[Path, RunRecord]]):
             "card": sub.get("card") or {},
             "compute": sub.get("compute") or {},
             "dependencies": sub.get("dependencies") or [],
+            "by": m.get("by") or {},
             "git_commit": (r.provenance.get("git") or {}).get("commit"),
         }
         for _, metric, agg in METRIC_COLUMNS:
@@ -173,6 +174,29 @@ def render_notes(df) -> str:
     return "\n".join(lines)
 
 
+def render_breakdowns(df) -> str:
+    """Per meta field the records break down by (family, difficulty, ...): one table with a
+    row per value and a column per model, the headline metric in each cell."""
+    head = summary_key(*HEADLINE)
+    df = df.sort_values([head, "model"], ascending=[False, True], na_position="last")
+    fields = sorted({f for by in df["by"] for f in (by or {})})
+    parts = []
+    from tabulate import tabulate
+    for f in fields:
+        values = sorted({v for by in df["by"] for v in (by or {}).get(f, {})})
+        rows = []
+        for v in values:
+            cells = []
+            for by in df["by"]:
+                group = (by or {}).get(f, {}).get(v)
+                cells.append("–" if group is None else _num(group.get(head)))
+            n = max(((by or {}).get(f, {}).get(v) or {}).get("n", 0) for by in df["by"])
+            rows.append([v, str(n), *cells])
+        parts.append(f"IoU (all) by {f}:\n\n" + tabulate(
+            rows, headers=[f, "n", *df["model"]], tablefmt="github", disable_numparse=True))
+    return "\n\n".join(parts)
+
+
 def render_tables(root: Path) -> str:
     """All tables, one section per dataset and split, as the markdown spliced into docs.
     Runs that do not cover the whole split (--limit, or fewer samples than the largest run)
@@ -193,6 +217,9 @@ def render_tables(root: Path) -> str:
         notes = render_notes(group[~partial])
         if notes:
             parts.append(notes)
+        breakdowns = render_breakdowns(group[~partial])
+        if breakdowns:
+            parts.append(breakdowns)
         if partial.any():
             parts.append(f"Partial runs on {dataset} / {split} (not ranked; n shown):\n\n"
                          + render_table(group[partial].assign(

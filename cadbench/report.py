@@ -326,6 +326,10 @@ def headline(run_dir: Path) -> tuple[str, list[str], dict]:
         lines.append(f"harness faults (left out of every metric): {m['n_faults']}")
     if rec.reference_faults:
         lines.append(f"references scored: {rec.n_references} of {rec.n_references_given}")
+    for field, groups in (m.get("by") or {}).items():
+        lines.append(f"IoU (all) by {field}: " + ", ".join(
+            f"{value} {_fmt(g.get('iou_all_mean'))} (n={g.get('n')})"
+            for value, g in sorted(groups.items())))
     return title, lines, rec.status_counts
 
 

@@ -352,6 +352,22 @@ def _differences(theirs: dict, mine: dict) -> list[str]:
     return out
 
 
+# Meta fields a summary breaks every metric down by, when a dataset provides them. They stay on
+# the trusted side: submissions never get them (TaskInput's allow-list).
+BREAKDOWN_FIELDS = ("family", "difficulty", "label", "category", "n_operations")
+
+
+def breakdown_labels(samples) -> dict[str, dict[str, str]]:
+    """Per sample id, the BREAKDOWN_FIELDS its dataset gives (as strings)."""
+    out = {}
+    for smp in samples:
+        meta = getattr(smp, "meta", None) or {}
+        found = {k: str(meta[k]) for k in BREAKDOWN_FIELDS if meta.get(k) is not None}
+        if found:
+            out[smp.id] = found
+    return out
+
+
 def _update_timing(run_dir: Path, n_new: int, seconds: float,
                    compute: dict[str, float] | None = None) -> dict:
     """Generation time and test-time compute, accumulated over resumed invocations."""
@@ -464,7 +480,8 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     # Candidates must not see the data the references come from (the cache is always hidden).
     hide = [s.dataset] if Path(s.dataset).exists() else []
     outcome = score(references, predictions, run_dir, config, progress=progress, resume=True,
-                    backend=backend, scheduler=scheduler, hide_paths=hide)
+                    backend=backend, scheduler=scheduler, hide_paths=hide,
+                    labels=breakdown_labels(samples))
 
     infer = timing["inference_time_s"]
     n_gen = timing["n_generated"]

@@ -415,7 +415,8 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     valid_ref_ids = [r.id for r in refs if r.id not in invalid_refs]
     scored = [r for r in final if r.status != st.MISSING]
     summary = summarize(scored, valid_ref_ids, config.bootstrap_samples, config.seed,
-                        exclusions={"iou_exact": non_manifold}, metric_config=config.metrics)
+                        exclusions={"iou_exact": non_manifold}, metric_config=config.metrics,
+                        groups=labels)
     peer = protocol_summary(config.metrics.protocol,
                             [r for r in scored if r.id in set(valid_ref_ids)], labels)
     if peer is not None:

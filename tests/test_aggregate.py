@@ -104,3 +104,13 @@ def test_a_switched_off_metric_is_absent_but_one_switched_on_counts_zero():
     s = summarize(rows, ["a"], n_boot=0)          # default MetricConfig: mecagent off
     assert "iou_mecagent_all_mean" not in s
     assert s["iou_exact_all_mean"] == 0.0
+
+
+def test_breakdown_by_a_meta_field_gives_each_group_its_own_summary():
+    results = [ok("a", 1.0), ok("b", 0.5), fail("c")]
+    groups = {"a": {"family": "plate"}, "b": {"family": "tube"}, "c": {"family": "tube"}}
+    s = summarize(results, ["a", "b", "c"], n_boot=0, groups=groups)
+    by = s["by"]["family"]
+    assert by["plate"]["n"] == 1 and by["plate"]["iou_all_mean"] == 1.0
+    assert by["tube"]["n"] == 2 and by["tube"]["iou_all_mean"] == 0.25
+    assert by["tube"]["vsr"] == 0.5

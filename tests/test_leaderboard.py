@@ -112,3 +112,18 @@ def test_partial_runs_are_kept_apart_and_notes_qualify_the_numbers(tmp_path):
     assert "2 harness fault(s)" in ranked and "3 prediction(s) reproduce" in ranked
     assert "10 of 13 references" in ranked and "a tiny CNN" in ranked
     assert "candidates executed 9" in ranked
+
+
+def test_breakdown_tables_by_meta_field(tmp_path):
+    make_record(tmp_path, "a", 0.5)
+    make_record(tmp_path, "b", 0.3)
+    for name, plate, tube in (("a", 0.9, 0.1), ("b", 0.2, 0.4)):
+        path = tmp_path / "synth" / "test" / f"{name}.json"
+        rec = RunRecord.load(path)
+        rec.metrics["by"] = {"family": {"plate": {"n": 4, "iou_all_mean": plate},
+                                        "tube": {"n": 6, "iou_all_mean": tube}}}
+        rec.save(path)
+    text = render_tables(tmp_path)
+    assert "IoU (all) by family:" in text
+    line = next(l for l in text.splitlines() if l.startswith("| plate"))
+    assert [c.strip() for c in line.split("|")[1:-1]] == ["plate", "4", "0.900", "0.200"]
