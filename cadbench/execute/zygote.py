@@ -75,6 +75,13 @@ for _name in PREIMPORTED:
     except ImportError:  # pragma: no cover - an optional module missing is fine
         pass
 
+# cadbench's own source is not in the candidate's view (rootfs.py): every cadbench module that
+# child.py imports lazily must already be in memory here. Add a module to this list when
+# child.py starts importing it inside a function.
+CHILD_IMPORTS = ("cadbench.geometry.mesh", "cadbench.geometry.tessellate", "cadbench.execute.child")
+for _name in CHILD_IMPORTS:
+    __import__(_name)
+
 from ..config import ExecConfig  # noqa: E402
 from . import isolation as iso  # noqa: E402
 from . import rootfs  # noqa: E402
