@@ -78,7 +78,8 @@ def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = (), role: str = "
         from .execute import Sandbox
         if box is not None:
             box[1].close()
-        boxes[role] = (key, Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths)))
+        boxes[role] = (key, Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths),
+                                    role=role))
     return boxes[role][1]
 
 
