@@ -57,6 +57,9 @@ FACING_COS = 0.8
 ICP_FREEZE = 1e-4
 ICP_CONVERGED = 1e-10
 ICP_FIT = 3e-3
+# (steps, residual): an ICP whose residual is still above this after that many steps stops
+# (a cost bound on mismatched pairs; copies are below 1e-3 by their third step).
+ICP_GIVE_UP = (5, 0.03)
 
 
 class PoseError(ValueError):
@@ -553,7 +556,7 @@ def icp_rotation(tree, ref_surface: Surface, pred: Surface, rotation: np.ndarray
     sigma2 = cfg.icp_sigma ** 2
     k = cfg.icp_neighbours
     rows = np.arange(len(pred.points))
-    for _ in range(cfg.icp_iterations):
+    for it in range(cfg.icp_iterations):
         x = pred.points @ rotation.T
         dists, idx = tree.query(x, k=k)
         # the nearest of the k that faces the same way (within ~37 deg): on a plate thinner
@@ -566,6 +569,9 @@ def icp_rotation(tree, ref_surface: Surface, pred: Surface, rotation: np.ndarray
         n = ref_surface.normals[j]
         r = np.einsum("ij,ij->i", x - ref_surface.points[j], n)
         w = np.where(facing[rows, pick], 1.0 / (1.0 + dist ** 2 / sigma2), 0.0)
+        fit = float(np.sqrt((w * r ** 2).sum() / max(w.sum(), 1e-300)))
+        if it >= ICP_GIVE_UP[0] and fit > ICP_GIVE_UP[1]:
+            return rotation, False  # far from any fit after several steps: a mismatch
         jac = np.cross(x, n)                       # d r / d w for x -> exp([w]x) x
         # a direction the surfaces barely constrain (a cylinder's spin) is frozen, so that
         # it neither drifts nor amplifies rounding-level differences by 1 / ~0
@@ -577,7 +583,7 @@ def icp_rotation(tree, ref_surface: Surface, pred: Surface, rotation: np.ndarray
         if np.linalg.norm(step) < ICP_CONVERGED:
             return rotation, True
     # still moving, but on the surface (a faceted cylinder's spin): a copy, not a mismatch
-    return rotation, float(np.sqrt((w * r ** 2).sum() / max(w.sum(), 1e-300))) < ICP_FIT
+    return rotation, fit < ICP_FIT
 
 
 def pose_label(rotation: np.ndarray, scale: float) -> str:
