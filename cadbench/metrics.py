@@ -6,9 +6,11 @@ aggregates the summary reports (with which get a bootstrap CI). The summary keys
 (`iou_all_mean`, ...), the CLI tables, the leaderboard columns and the report headline are all
 read off this list through `summary_key` and `headline_rows`; nothing else spells a key.
 
-The per-sample values themselves are computed by `cadbench.geometry.metrics.compute_metrics`
-(on the trusted side, on validated solids); `tests/test_metric_specs.py` checks that the two
-agree on the names.
+The per-sample values are computed by `cadbench.geometry.metrics.compute_metrics`, which walks
+this list (`enabled_metrics`) and calls each spec's function by name
+(`geometry.metrics.METRIC_FUNCTIONS`), on the trusted side, on validated solids;
+`tests/test_metric_specs.py` checks that the two agree on the names. The specs must come first
+in `METRICS` before any metric that names them as `fallback`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class MetricSpec:
     # Per-reference exclusions apply (a reference on which the metric is undefined for every
     # prediction, e.g. exact IoU of a non-manifold reference, is left out for all models).
     excludable: bool = False
+    # A metric whose value, when this one cannot be computed, is a valid lower bound of it
+    # (iou_best: the unaligned pose is one of its candidates, so `iou` bounds it from below).
+    fallback: str | None = None
     description: str = ""
 
 
@@ -47,7 +52,7 @@ METRICS: tuple[MetricSpec, ...] = (
                description="volumetric IoU on an n^3 grid anchored on the reference, "
                            "prediction volume outside the grid counted exactly"),
     MetricSpec("iou_best", "IoU best", True, lambda c: c.compute_best, 0.0, AGGREGATES,
-               ci=("all_mean",),
+               ci=("all_mean",), fallback="iou",
                description="pose-invariant IoU: best over proper rotations, translation and "
                            "uniform scale"),
     MetricSpec("iou_exact", "exact IoU", True, lambda c: c.compute_exact, 0.0, AGGREGATES,

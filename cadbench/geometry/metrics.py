@@ -361,8 +361,9 @@ def iou_metric(ref: Solid, pred: Solid, cfg: MetricConfig) -> float:
     return voxel_iou(ref, pred, cfg.voxel_resolution)
 
 
-def iou_best_metric(ref: Solid, pred: Solid, cfg: MetricConfig) -> float:
-    return best_iou(ref, pred, cfg.voxel_resolution)[0]
+def iou_best_metric(ref: Solid, pred: Solid, cfg: MetricConfig) -> tuple[float, dict]:
+    value, label = best_iou(ref, pred, cfg.voxel_resolution)
+    return value, {"iou_best_rotation": label}
 
 
 def iou_exact_metric(ref: Solid, pred: Solid, cfg: MetricConfig) -> float:
@@ -386,49 +387,45 @@ METRIC_FUNCTIONS = {
 
 def compute_metrics(ref: Solid | Mesh, pred: Solid | Mesh,
                     cfg: MetricConfig | None = None) -> dict:
-    """All configured metrics for one pair. Keys: METRIC_KEYS plus `metric_errors`
-    ({metric: "ErrorType: message"}, empty when all went well). Never raises for bad
-    geometry: a metric that fails is None. A prediction Mesh that fails the validity rule
-    gets None everywhere with the reason under every metric."""
+    """Every metric the metric specs (cadbench/metrics.py) switch on for `cfg`, one pair.
+    Keys: METRIC_KEYS plus `metric_errors` ({metric: "ErrorType: message"}, empty when all went
+    well). Never raises for bad geometry: a metric that fails is None (or its spec's fallback,
+    with the reason kept). A prediction Mesh that fails the validity rule gets None everywhere
+    with the reason under every metric."""
+    from ..metrics import enabled_metrics
+
     cfg = cfg or MetricConfig()
+    specs = enabled_metrics(cfg)
     out: dict = {key: None for key in METRIC_KEYS}
     errors: dict[str, str] = {}
-    wanted = ["iou"] + [name for name, on in (
-        ("iou_best", cfg.compute_best), ("iou_exact", cfg.compute_exact),
-        ("iou_mecagent", cfg.compute_mecagent), ("chamfer", cfg.compute_chamfer)) if on]
     try:
         ref, pred = prepare_solid(ref, "reference"), prepare_solid(pred)
     except Exception as exc:  # noqa: BLE001 - bad geometry is a recorded reason, not a crash
         reason = f"{type(exc).__name__}: {exc}"[:300]
-        out["metric_errors"] = {name: reason for name in wanted}
+        out["metric_errors"] = {spec.name: reason for spec in specs}
         return out
 
-    def attempt(name, fn):
+    for spec in specs:
         try:
             with np.errstate(all="ignore"):  # overflow etc. end as a recorded error instead
-                value = fn()
+                value = METRIC_FUNCTIONS[spec.name](ref, pred, cfg)
         except Exception as exc:  # noqa: BLE001 - one bad metric must not lose the others
-            errors[name] = f"{type(exc).__name__}: {exc}"[:300]
-            return None
-        if isinstance(value, float) and not np.isfinite(value):
-            errors[name] = f"non-finite value {value}"
-            return None
-        return value
-
-    n = cfg.voxel_resolution
-    out["iou"] = attempt("iou", lambda: float(voxel_iou(ref, pred, n)))
-    if cfg.compute_best:
-        res = attempt("iou_best", lambda: best_iou(ref, pred, n))
-        if res is not None:
-            out["iou_best"], out["iou_best_rotation"] = res
-        elif out["iou"] is not None:  # the search failed: the unaligned pose is a candidate
-            out["iou_best"], out["iou_best_rotation"] = out["iou"], "unaligned"
-    if cfg.compute_exact:
-        out["iou_exact"] = attempt("iou_exact", lambda: exact_iou(ref, pred))
-    if cfg.compute_mecagent:
-        out["iou_mecagent"] = attempt("iou_mecagent", lambda: mecagent_iou(ref, pred))
-    if cfg.compute_chamfer:
-        out["chamfer"] = attempt(
-            "chamfer", lambda: chamfer_distance(ref, pred, cfg.chamfer_points, cfg.seed))
+            errors[spec.name] = f"{type(exc).__name__}: {exc}"[:300]
+            value = None
+        if isinstance(value, tuple):  # (value, extra keys such as the pose label)
+            value, extra = value
+            out.update(extra)
+        if value is not None and not np.isfinite(value):
+            errors[spec.name] = f"non-finite value {value}"
+            value = None
+        if value is None and spec.fallback and out.get(spec.fallback) is not None:
+            # e.g. iou_best's search failed: the unaligned pose is one of its candidates
+            value = out[spec.fallback]
+            out.update(FALLBACK_LABELS.get(spec.name, {}))
+        out[spec.name] = None if value is None else float(value)
     out["metric_errors"] = errors
     return out
+
+
+# What a metric that fell back to its spec's `fallback` says about itself.
+FALLBACK_LABELS = {"iou_best": {"iou_best_rotation": "unaligned"}}
