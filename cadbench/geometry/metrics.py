@@ -88,7 +88,6 @@ def voxel_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> float:
     union: it can only lower the score."""
     ref, pred = prepare_solid(ref, "reference"), prepare_solid(pred)
     origin, pitch, cells = reference_grid(ref, n)
-    top = origin + cells * pitch
     plo, phi = pred.bounds
     rlo, rhi = ref.bounds
     if np.any(np.minimum(rhi, phi) <= np.maximum(rlo, plo)):
@@ -99,18 +98,32 @@ def voxel_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> float:
         if ref.manifold is None:
             raise MetricError("no voxel centre falls inside the reference")
         return exact_iou(ref, pred)
+    return anchored_grid_iou(ref, vr, (origin, pitch, cells), pred)
+
+
+def anchored_grid_iou(ref: Solid, ref_voxels: np.ndarray, grid, pred: Solid) -> float:
+    """The one formula of `iou` (and of every pose `iou_best` scores) on the reference's grid
+    `grid` = (origin, pitch, cells), `ref_voxels` the reference voxelized on it: intersection
+    and union counted on the grid, the prediction's volume outside the grid's box added to the
+    union exactly, and the intersection capped by the exact one."""
+    origin, pitch, cells = grid
+    top = origin + cells * pitch
     vp = voxelize(pred.mesh, origin, pitch, cells)
     cell = float(np.prod(pitch))
-    inter = np.count_nonzero(vr & vp) * cell
-    union = np.count_nonzero(vr | vp) * cell + volume_outside_box(pred, origin, top)
+    n_ref = np.count_nonzero(ref_voxels)
+    inter = np.count_nonzero(ref_voxels & vp) * cell
+    union = np.count_nonzero(ref_voxels | vp) * cell + volume_outside_box(pred, origin, top)
+    if not union > 0:
+        return 0.0
     # Voxel centres are samples a prediction could be built around (thin rods through them
     # fill every voxel with almost no volume): the voxel intersection is capped by the exact
     # one (a cheap boolean), scaled by how much the grid over-counts the reference itself (a
     # thin-walled reference's voxels exceed its volume: its own copy must still score 1), plus
-    # the slack that honest rounding needs.
-    ref_scale = max(1.0, n_ref * cell / ref.volume)
-    inter = min(inter, (1.0 + INTERSECTION_SLACK) * ref_scale
-                * exact_intersection(ref, pred, origin, top))
+    # the slack that honest rounding needs (a defective reference: an exact upper bound).
+    if inter > 0:
+        ref_scale = max(1.0, n_ref * cell / ref.volume)
+        inter = min(inter, (1.0 + INTERSECTION_SLACK) * ref_scale
+                    * exact_intersection(ref, pred, origin, top))
     return float(min(inter / union, 1.0))
 
 

@@ -37,13 +37,9 @@ from scipy import ndimage
 
 from .align import mass_properties
 from .mesh import Mesh
-from .solid import Solid, box_manifold, transformed, volume_outside_box
+from .solid import Solid, box_manifold, transformed
 from .voxel import voxelize
 
-# The reference grid of the final evaluation: n cells across the reference's bounding box on
-# each axis plus this many on each side (must match metrics.reference_grid, so that the
-# unaligned candidate here is exactly `iou` and iou_best >= iou).
-GRID_PAD_CELLS = 2
 # Scores closer than this (relative) are ties, won by the earlier candidate.
 TIE_TOL = 1e-9
 # ICP pairs a prediction sample with a reference sample only when their normals are within
@@ -262,12 +258,14 @@ class Grid:
 
 
 def reference_grid(ref: Solid, n: int) -> Grid:
-    lo, hi = ref.bounds
-    extent = hi - lo
-    if not np.all(np.isfinite(extent)) or np.any(extent <= 0):
-        raise PoseError(f"reference bounding box is degenerate (extent {extent.tolist()})")
-    pitch = extent / int(n)
-    return Grid(lo - GRID_PAD_CELLS * pitch, pitch, int(n) + 2 * GRID_PAD_CELLS)
+    """`iou`'s grid (metrics.reference_grid, the one rule), as a Grid."""
+    from .metrics import MetricError
+    from .metrics import reference_grid as metric_grid
+    try:
+        origin, pitch, cells = metric_grid(ref, n)
+    except MetricError as exc:
+        raise PoseError(str(exc)) from None
+    return Grid(origin, pitch, cells)
 
 
 def interior_points(solid: Solid, part: Core, target: int,
@@ -443,13 +441,11 @@ def _distinct_top(scores: np.ndarray, rotations: np.ndarray, keep: int,
     return picked
 
 
-def _voxel_iou(ref_vox: np.ndarray, grid: Grid, moved: Solid) -> float:
-    vp = voxelize(moved.mesh, grid.origin, grid.pitch, grid.cells)
-    cell = float(np.prod(grid.pitch))
-    inter = np.count_nonzero(ref_vox & vp) * cell
-    union = np.count_nonzero(ref_vox | vp) * cell + volume_outside_box(moved, grid.origin,
-                                                                       grid.top)
-    return float(min(inter / union, 1.0)) if union > 0 else 0.0
+def _voxel_iou(ref: Solid, ref_vox: np.ndarray, grid: Grid, moved: Solid) -> float:
+    """A pose scored exactly as `iou` scores a prediction (metrics.anchored_grid_iou: the
+    intersection capped by the exact one, so walls through voxel centres gain nothing)."""
+    from .metrics import anchored_grid_iou
+    return anchored_grid_iou(ref, ref_vox, (grid.origin, grid.pitch, grid.cells), moved)
 
 
 @dataclass(frozen=True)
@@ -614,7 +610,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     plo, phi = pred.bounds
     rlo, rhi = ref.bounds
     disjoint = np.any(np.minimum(rhi, phi) <= np.maximum(rlo, plo))
-    best_value = 0.0 if disjoint else _voxel_iou(ref_vox, grid, pred)
+    best_value = 0.0 if disjoint else _voxel_iou(ref, ref_vox, grid, pred)
     best_label = "unaligned"
 
     # 1. coarse: every start rotation scored in the blurred field (nearest cell), the best
@@ -674,7 +670,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     for sim in trials:
         matrix = moment_scale * sim.scale * sim.rotation
         offset = fr.centroid + fr.scale * sim.offset - matrix @ fp.centroid
-        value = _voxel_iou(ref_vox, grid, transformed(pred, matrix, offset))
+        value = _voxel_iou(ref, ref_vox, grid, transformed(pred, matrix, offset))
         if value > best_value + TIE_TOL * max(best_value, 1e-300):
             best_value = value
             best_label = pose_label(sim.rotation, moment_scale * sim.scale)

@@ -35,13 +35,7 @@ _HEADER = re.compile(r"^#\s*(class|what|reference|honest|expect):\s*(.*)$")
 
 # Holes still open, each a strict xfail of its own (case, metric): the fix that closes it
 # makes the test pass and the xfail fail, so the marker has to go.
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    ("game_16_voxel_centre_walls_box", "iou_best"): (
-        "geometry/pose.py scores its candidates by voxel counts without metrics.voxel_iou's cap "
-        "by the exact intersection: walls through the voxel centres fill the grid, and the "
-        "unaligned candidate scores 1.0; fix: cap each candidate's voxel intersection by "
-        "(1 + metrics.INTERSECTION_SLACK) x the exact intersection at that pose"),
-}
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
