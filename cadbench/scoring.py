@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -304,19 +305,38 @@ def _progress(total: int, desc: str, enabled: bool):
                 file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
+# The code that decides a stored result: what runs a candidate and turns it into a solid, and
+# every metric. A resumed folder scored by other code of these is refused (its numbers would
+# mix two definitions).
+SCORING_CODE = ("execute/child.py", "geometry", "metrics.py", "protocols", "aggregate.py")
+
+
+@lru_cache(maxsize=1)
+def scoring_code_hash() -> str:
+    root = Path(__file__).resolve().parent
+    files = sorted(f for part in SCORING_CODE
+                   for f in ([root / part] if (root / part).is_file()
+                             else (root / part).rglob("*.py")))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _check_resume_config(out_dir: Path, config: ScoreConfig, resume: bool,
                          references_hash: str) -> None:
     """A resumed run must use the settings and the references the stored results were scored
     with; say which differ and what to do."""
     path = out_dir / CONFIG_FILE
     wanted = {"exec": config.exec.to_dict(), "metrics": config.metrics.to_dict(),
-              "references_hash": references_hash}
+              "references_hash": references_hash, "scoring_code": scoring_code_hash()}
     if resume and path.exists() and (out_dir / RESULTS_FILE).exists():
         stored = json.loads(path.read_text())
         differ = sorted(k for k in wanted if stored.get(k) != wanted[k])
         if differ:
             what = {"exec": "execution settings", "metrics": "metric settings",
-                    "references_hash": "references"}
+                    "references_hash": "references",
+                    "scoring_code": "scoring code (another cadbench version)"}
             raise InputError(f"{out_dir}: holds results scored against other "
                              f"{' and '.join(what[k] for k in differ)}; use another --out "
                              f"folder, or --no-resume to score again from scratch")

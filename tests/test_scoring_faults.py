@@ -66,3 +66,13 @@ def test_copies_of_the_reference_are_counted(tmp_path):
     kinds = {r.id: r.copies_reference for r in out.results}
     assert kinds == {"a": "exact", "b": "normalized", "c": None}
     assert out.summary["n_copies_exact"] == 1 and out.summary["n_copies_normalized"] == 2
+
+
+def test_resume_refuses_a_folder_scored_by_other_scoring_code(tmp_path, monkeypatch):
+    import cadbench.scoring as scoring
+    run = tmp_path / "run"
+    score([("a", BOX)], [("a", BOX)], run, CONFIG, progress=False)
+    assert len(scoring.scoring_code_hash()) == 16
+    monkeypatch.setattr(scoring, "scoring_code_hash", lambda: "0" * 16)
+    with pytest.raises(InputError, match="scoring code"):
+        score([("a", BOX)], [("a", BOX)], run, CONFIG, progress=False)
