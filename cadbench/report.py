@@ -164,7 +164,6 @@ def _font(size: int):
 
 def iou_histogram(ious: list[float], n_failed: int, width=480, height=260):
     """Bars: one for failures (IoU counted as 0 in 'all'), then HIST_BINS bins over [0, 1]."""
-    from PIL import Image, ImageDraw
     counts, _ = np.histogram(np.clip(ious, 0, 1), bins=HIST_BINS, range=(0, 1))
     bars = [("fail", n_failed, FAIL_COLOR)] + [
         (f"{i / HIST_BINS:.1f}", int(c), (70, 110, 180)) for i, c in enumerate(counts)]
@@ -326,8 +325,8 @@ def headline(run_dir: Path) -> tuple[str, list[str], dict]:
         lines.append(f"harness faults (left out of every metric): {m['n_faults']}")
     if rec.reference_faults:
         lines.append(f"references scored: {rec.n_references} of {rec.n_references_given}")
-    for field, groups in (m.get("by") or {}).items():
-        lines.append(f"IoU (all) by {field}: " + ", ".join(
+    for key, groups in (m.get("by") or {}).items():
+        lines.append(f"IoU (all) by {key}: " + ", ".join(
             f"{value} {_fmt(g.get('iou_all_mean'))} (n={g.get('n')})"
             for value, g in sorted(groups.items())))
     return title, lines, rec.status_counts

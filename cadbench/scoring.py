@@ -28,7 +28,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from . import __version__
 from .aggregate import status_counts, status_counts_all, summarize
 from .protocols import DEFAULT_PROTOCOL
 from .config import ExecConfig, MetricConfig, ScoreConfig, cadbench_home

@@ -27,7 +27,7 @@ rectangle, unrecognised holes are dropped, bodies past N_BODIES are dropped).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
