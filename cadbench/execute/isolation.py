@@ -186,7 +186,7 @@ def refuse_sockets() -> None:
             raise PermissionError(errno.EACCES, "network access is disabled in the cadbench sandbox")
 
     socket.socket = _Refused  # type: ignore[misc]
-    socket.create_connection = lambda *a, **kw: _Refused()  # type: ignore[assignment]
+    socket.create_connection = lambda *a, **kw: _Refused()
 
 
 def drop_privileges(uid: int) -> None:
