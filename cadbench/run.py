@@ -372,11 +372,11 @@ def _update_timing(run_dir: Path, n_new: int, seconds: float,
                    compute: dict[str, float] | None = None) -> dict:
     """Generation time and test-time compute, accumulated over resumed invocations."""
     path = run_dir / "timing.json"
-    t = json.loads(path.read_text()) if path.exists() else {"inference_time_s": 0.0,
-                                                            "n_generated": 0}
+    t: dict[str, Any] = (json.loads(path.read_text()) if path.exists()
+                         else {"inference_time_s": 0.0, "n_generated": 0})
     t["inference_time_s"] = round(t["inference_time_s"] + seconds, 6)
     t["n_generated"] += n_new
-    totals = t.setdefault("compute", {})
+    totals: dict[str, float] = t.setdefault("compute", {})
     for key, value in (compute or {}).items():
         totals[key] = totals.get(key, 0) + value
     atomic_write_text(path, json.dumps(t, indent=2) + "\n")

@@ -267,7 +267,8 @@ def _as_references(refs: Iterable) -> list[Reference]:
 
 
 def _as_predictions(preds: Iterable) -> list[Prediction]:
-    out, counters = [], {}
+    out: list[Prediction] = []
+    counters: dict[str, int] = {}
     for p in preds:
         if isinstance(p, Prediction):
             out.append(p)

@@ -9,6 +9,8 @@ definitions and what each metric guarantees."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..config import MetricConfig
@@ -392,7 +394,9 @@ def chamfer_metric(ref: Solid, pred: Solid, cfg: MetricConfig) -> float:
 
 
 # Each metric as a plain function (ref, pred, cfg) -> float, for the metric specifications.
-METRIC_FUNCTIONS = {
+# A metric function returns its value, or (value, extra result keys) like iou_best's pose.
+MetricFunction = Callable[[Solid, Solid, MetricConfig], "float | tuple[float, dict]"]
+METRIC_FUNCTIONS: dict[str, MetricFunction] = {
     "iou": iou_metric, "iou_best": iou_best_metric, "iou_exact": iou_exact_metric,
     "iou_mecagent": iou_mecagent_metric, "chamfer": chamfer_metric,
 }
@@ -419,15 +423,18 @@ def compute_metrics(ref: Solid | Mesh, pred: Solid | Mesh,
         return out
 
     for spec in specs:
+        value: float | None
         try:
             with np.errstate(all="ignore"):  # overflow etc. end as a recorded error instead
-                value = METRIC_FUNCTIONS[spec.name](ref, pred, cfg)
+                got = METRIC_FUNCTIONS[spec.name](ref, pred, cfg)
         except Exception as exc:  # noqa: BLE001 - one bad metric must not lose the others
             errors[spec.name] = f"{type(exc).__name__}: {exc}"[:300]
-            value = None
-        if isinstance(value, tuple):  # (value, extra keys such as the pose label)
-            value, extra = value
+            got = None
+        if isinstance(got, tuple):  # (value, extra keys such as the pose label)
+            value, extra = got
             out.update(extra)
+        else:
+            value = got
         if value is not None and not np.isfinite(value):
             errors[spec.name] = f"non-finite value {value}"
             value = None
