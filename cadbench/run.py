@@ -456,6 +456,7 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
 
     loaded = load_submission(cls, s, run_dir)
     sub = loaded.submission
+    name = sub.run_name()  # e.g. openai-<model>: one row per served model, not one for all
     _check_run_folder(run_dir, {**_folder_settings(s, options, k, cls.stochastic),
                                 "checkpoint_sha": checkpoint_fingerprint(loaded.checkpoint)},
                       write=True)

@@ -188,6 +188,11 @@ class Submission:
         is what the harness can time). None: the `fit` call's time is the whole of it."""
         return None
 
+    def run_name(self) -> str:
+        """The leaderboard row this instance's runs belong to: the class's name, unless its
+        options make it another model (`openai` serves many models: `openai-<model>`)."""
+        return self.name or type(self).__name__
+
     def model_card(self) -> ModelCard | None:
         """This instance's card: the class's `card` unless options change what it is."""
         return self.card

@@ -86,6 +86,7 @@ def test_end_to_end_run_records_usage_then_a_second_run_is_served_from_the_cache
     opts = options(server, tmp_path, concurrency=2)
     rec = run(tmp_path, "first", synth3, opts)
     assert rec.metrics["n"] == 3 and rec.metrics["vsr"] == 1.0
+    assert rec.model == "openai-fake-vlm"      # one leaderboard row per served model
     sub = rec.submission
     assert sub["name"] == "openai" and sub["calls"] == 3 and sub["cache_hits"] == 0
     assert sub["usage"] == {"prompt_tokens": 3 * PROMPT_TOKENS,
