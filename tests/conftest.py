@@ -24,13 +24,23 @@ SLOW_FILES = frozenset(
         "tests/adversarial/test_corpus.py",  # the whole hostile corpus through the CLI
         "tests/test_crash_safety.py",  # kill -9 and rerun (also marked in the file)
         "tests/test_dask_backend.py",  # starts a local Dask cluster
+        "tests/test_run_sampling.py",  # interrupted, resumed and rebatched sampling runs
         "tests/test_score_e2e.py",  # the score CLI on the 50 GenCAD programs
         "tests/submissions/test_cli_run.py",  # cadbench run end to end
         "tests/submissions/test_vit_gpt2_model.py",  # trains and generates with a small ViT+GPT-2
     }
 )
+# Node ids without parameters: "tests/x.py::test_y".
 SLOW_TESTS = frozenset(
-    {  # node ids without parameters: "tests/x.py::test_y"
+    {
+        "tests/adversarial/test_probes.py::test_candidate_memory_holds_no_reference_or_earlier_candidate",
+        "tests/test_run_taskview.py::test_a_probe_using_everything_scores_no_better_than_constant",
+        "tests/geometry/test_pose.py::test_rotated_copies_of_degenerate_parts_score_high",
+        "tests/test_scoring_faults.py::test_reference_that_cannot_run_is_reported_not_dropped",
+        "tests/protocols/test_peer_fixtures.py::test_every_difference_from_the_peer_is_explained",
+        "tests/datasets/test_synth.py::"
+        "test_every_kept_part_is_at_the_canonical_depth_and_builds_are_reproducible",
+        "tests/test_run_record.py::test_a_limit_run_and_no_record_stay_in_the_run_folder",
         "tests/execute/test_statuses.py::test_setsid_detached_grandchild_is_killed",
         "tests/execute/test_statuses.py::test_timeout_infinite_loop",
         "tests/submissions/test_vit_gpt2_box.py::"
