@@ -33,7 +33,8 @@ from cadbench.geometry.metrics import (METRIC_FUNCTIONS, compute_metrics, exact_
                                        voxel_iou)
 from cadbench.geometry.solid import InvalidSolid, make_reference_solid, make_solid
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gencad_subset50.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared-data helper
+from shared_data import GENCAD_SUBSET50 as DEFAULT_DATA  # noqa: E402
 RESOLUTIONS = (32, 64, 128)
 
 

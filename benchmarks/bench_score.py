@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gencad_subset50.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared-data helper
+from shared_data import GENCAD_SUBSET50 as SHARED  # noqa: E402
 
 
 def scaled(code: str, factor: float) -> str:

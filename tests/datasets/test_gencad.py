@@ -12,7 +12,7 @@ from cadbench.datasets import load_dataset, load_references
 from cadbench.datasets.gencad import load_eval_file, load_gencad, load_shared_subset50
 from cadbench.errors import DatasetNotFound, InputError
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gencad_subset50.jsonl"
+from shared_data import GENCAD_SUBSET50 as SHARED  # noqa: E402  (the one place that knows)
 
 
 @pytest.fixture
