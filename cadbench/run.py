@@ -564,9 +564,13 @@ def _whole_split(rec: RunRecord) -> bool:
 
 # Keys of `submission` that define the model (the rest is timing and counters).
 _SUBMISSION_KEYS = ("name", "class", "options", "num_parameters", "checkpoint", "stochastic")
-# Metric values may differ in the last written digit between two runs of the same
-# predictions (tessellation, summation order): far below any figure the tables show.
-METRIC_TOLERANCE = 1e-5
+# Metric values differ a little between two runs of the same predictions: OCC's tessellation
+# of a program varies in its last bits with the warm worker's history, which moves chamfer's
+# surface samples and, rarely, iou_best's pose. Measured on `cadbench run --model simple`, a
+# fresh clone against a record of the same predictions: at most 3e-5 on a headline mean, 2e-4
+# on a per-family mean (one iou_best of ~30 moved by 0.009), iou itself identical. Below the
+# tables' third decimal; a change of the model or of the code moves far more.
+METRIC_TOLERANCE = 1e-3
 
 
 def same_result(old: RunRecord, new: RunRecord) -> bool:
