@@ -136,7 +136,8 @@ def run(tmp_path, name, samples, opts):
 def test_a_vision_encoder_decoder_folder_scores_end_to_end(ved, synth3, tmp_path):
     rec = run(tmp_path, "ved", synth3, {"model": str(ved), "max_new_tokens": 12,
                                         "batch_size": 2})
-    assert (tmp_path / "ved.json").exists() and rec.model == "hf"
+    # one leaderboard row per local folder: hf-<folder name>
+    assert (tmp_path / "ved.json").exists() and rec.model == f"hf-{ved.name}"
     assert rec.n_references == 3 and sum(rec.status_counts.values()) == 3
     rows = [json.loads(line) for line in (tmp_path / "ved" / "predictions.jsonl")
             .read_text().splitlines()]
