@@ -97,7 +97,7 @@ def test_task_input_holds_only_the_allow_listed_fields():
     img = np.zeros((4, 4, 3), np.uint8)
     smp = Sample("a", "import cadquery as cq", img,
                  {"family": "plate", "params": {"w": 1}, "geom_key": "1 2 3", "volume": 6.0,
-                  "image_path": "/data/a.png", "source": "synth", "split": "test",
+                  "image_path": "images/a.png", "source": "synth", "split": "test",
                   "image_source": "rendered", "code": "leak"})
     t = TaskInput.of(smp)
     assert [f.name for f in dataclasses.fields(t)] == ["id", "image", "meta"]

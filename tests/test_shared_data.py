@@ -50,11 +50,11 @@ def run_inner(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_shared_folder_is_beside_the_project_root(monkeypatch):
+def test_the_shared_folder_is_beside_the_project_root(monkeypatch, tmp_path):
     monkeypatch.delenv("CADBENCH_SHARED", raising=False)
     assert shared_data.shared_root() == TESTS.parent.parent / "shared"
-    monkeypatch.setenv("CADBENCH_SHARED", "/elsewhere/shared")
-    assert shared_data.shared_file("data", "x.jsonl") == Path("/elsewhere/shared/data/x.jsonl")
+    monkeypatch.setenv("CADBENCH_SHARED", str(tmp_path / "elsewhere"))
+    assert shared_data.shared_file("data", "x.jsonl") == tmp_path / "elsewhere" / "data" / "x.jsonl"
 
 
 def test_missing_data_skips_locally_with_the_place_looked_in(tmp_path):

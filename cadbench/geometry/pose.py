@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .align import mass_properties
+from .align import mass_properties, rotation_about_axis
 from .mesh import Mesh
 from .solid import Solid, box_manifold, transformed
 from .voxel import voxelize
@@ -138,18 +138,10 @@ def start_rotations(count: int) -> np.ndarray:
     return np.concatenate([cube_rotations(), super_fibonacci_rotations(count)])
 
 
-def axis_rotation(axis: int, angle: float) -> np.ndarray:
-    i, j = [k for k in range(3) if k != axis]
-    c, s = np.cos(angle), np.sin(angle)
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
-
-
 def compass_moves(step_deg: float) -> np.ndarray:
     """(6, 3, 3): +-step about x, y and z (applied on the left, in the reference frame)."""
     a = np.radians(step_deg)
-    return np.array([axis_rotation(ax, sgn * a) for ax in range(3) for sgn in (1.0, -1.0)])
+    return np.array([rotation_about_axis(ax, sgn * a) for ax in range(3) for sgn in (1.0, -1.0)])
 
 
 # The identity and the half-turns about x, y and z.
