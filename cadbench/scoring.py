@@ -83,6 +83,18 @@ def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = (), role: str = "
     return boxes[role][1]
 
 
+def _trusted_worker(memory_mb: int):
+    """This thread's serving fork for the trusted side (execute.trusted.BoundedWorker), made
+    after the warm-up so that it inherits the imports."""
+    from .execute.trusted import BoundedWorker
+    worker = getattr(_LOCAL, "trusted", None)
+    if worker is None or worker.memory_mb != memory_mb:
+        if worker is not None:
+            worker.close()
+        worker = _LOCAL.trusted = BoundedWorker(memory_mb)
+    return worker
+
+
 def close_sandbox(role: str) -> None:
     """Stop this thread's warm sandbox for `role` (e.g. references, once the truth is cached)."""
     box = (getattr(_LOCAL, "sandboxes", None) or {}).pop(role, None)
@@ -171,7 +183,7 @@ def _load_reference_mesh(path: str) -> Mesh:
 
 def judge_prediction(ref_mesh: Mesh, pred_mesh: Mesh, metric_config: MetricConfig) -> dict:
     """The trusted side's work on one candidate: validity, union, emptiness, metrics.
-    Returns {"status", "error", "metrics"}; runs under run_bounded (time and memory)."""
+    Returns {"status", "error", "metrics"}; runs bounded in time and memory (execute.trusted)."""
     from .geometry.metrics import compute_metrics
     from .geometry.solid import InvalidSolid, is_empty, make_reference_solid, make_solid
     ref = make_reference_solid(ref_mesh)
@@ -190,6 +202,21 @@ def judge_prediction(ref_mesh: Mesh, pred_mesh: Mesh, metric_config: MetricConfi
                             seed=metric_config.seed)
         metrics["protocol"] = round_floats(row, 9)  # the peer's values, flags, errors
     return {"status": st.OK, "error": None, "metrics": metrics}
+
+
+@lru_cache(maxsize=8)
+def warm_trusted_side(metric_config: MetricConfig) -> None:
+    """Judge one small trusted pair (two boxes) in this process, once per metric settings.
+
+    The trusted side runs in a fork (execute.trusted.BoundedWorker), started again after a
+    timeout or an out-of-memory call: whatever it imports lazily (scipy.ndimage, scipy.spatial,
+    the pose search, a protocol's modules) would be imported again in every new fork, which
+    cost more than the metrics themselves. Imported here, before the first fork, every fork
+    inherits them."""
+    from .geometry.solid import _mesh_of, box_manifold
+    ref = _mesh_of(box_manifold((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    pred = _mesh_of(box_manifold((0.1, 0.0, 0.0), (1.1, 1.2, 0.9)))
+    judge_prediction(ref, pred, metric_config)
 
 
 def protocol_summary(protocol: str, results: list[SampleResult],
@@ -219,7 +246,6 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
                     hide_paths: tuple[str, ...] = (), harness_pid: int | None = None) -> dict:
     """Run one candidate and score it. Never raises: harness faults become harness_error."""
     from .contamination import copies_reference
-    from .execute.trusted import run_bounded
     _exit_with_harness(harness_pid)
     result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code),
                           copies_reference=copies_reference(pred.code, ref.code))
@@ -237,11 +263,11 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
                 if outcome.error:
                     raise RuntimeError(f"reference {ref.id} failed on this worker: "
                                        f"{outcome.error}")
+            warm_trusted_side(metric_config)
             t0 = time.perf_counter()
-            judged = run_bounded(judge_prediction, (_load_reference_mesh(ref_mesh_path),
-                                                    res.mesh, metric_config),
-                                 timeout_s=exec_config.trusted_timeout_s,
-                                 memory_mb=exec_config.trusted_memory_mb)
+            judged = _trusted_worker(exec_config.trusted_memory_mb).run(
+                judge_prediction, (_load_reference_mesh(ref_mesh_path), res.mesh, metric_config),
+                timeout_s=exec_config.trusted_timeout_s)
             result.score_time_s = round(time.perf_counter() - t0, 4)
             if judged.status == "ok":
                 result.status = judged.value["status"]

@@ -80,6 +80,30 @@ def reference_grid(ref: Solid, n: int) -> tuple[np.ndarray, np.ndarray, int]:
     return lo - GRID_PAD_CELLS * pitch, pitch, n + 2 * GRID_PAD_CELLS
 
 
+class _LastCall:
+    """A one-entry memo keyed by the identity of its arguments (held, so that no id is reused
+    while stored): `iou` and `iou_best` of one pair share the reference's voxels and the
+    unaligned value instead of computing them twice."""
+
+    def __init__(self, fn):
+        self.fn, self.key, self.args, self.value = fn, None, None, None
+
+    def __call__(self, *args):
+        key = tuple(id(a) if isinstance(a, Solid) else a for a in args)
+        if key != self.key:
+            self.key, self.args, self.value = None, None, self.fn(*args)
+            self.key, self.args = key, args
+        return self.value
+
+
+def _reference_voxels(ref: Solid, n: int) -> tuple[tuple[np.ndarray, np.ndarray, int], np.ndarray]:
+    grid = reference_grid(ref, n)
+    return grid, voxelize(ref.mesh, *grid)
+
+
+reference_voxels = _LastCall(_reference_voxels)
+
+
 def voxel_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> float:
     """Volumetric IoU on the reference's grid, dataset frame.
 
@@ -88,13 +112,15 @@ def voxel_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> float:
     boolean), and the intersection is capped by the exact intersection volume. The reference
     lies inside the grid, so geometry that does not overlap the reference can only grow the
     union: it can only lower the score."""
-    ref, pred = prepare_solid(ref, "reference"), prepare_solid(pred)
-    origin, pitch, cells = reference_grid(ref, n)
+    return _solid_voxel_iou(prepare_solid(ref, "reference"), prepare_solid(pred), int(n))
+
+
+def _voxel_iou_of_solids(ref: Solid, pred: Solid, n: int) -> float:
     plo, phi = pred.bounds
     rlo, rhi = ref.bounds
     if np.any(np.minimum(rhi, phi) <= np.maximum(rlo, plo)):
         return 0.0  # bounding boxes apart: disjoint solids
-    vr = voxelize(ref.mesh, origin, pitch, cells)
+    (origin, pitch, cells), vr = reference_voxels(ref, n)
     n_ref = np.count_nonzero(vr)
     if n_ref == 0:  # a sliver no voxel centre falls in: the grid cannot see it
         if ref.manifold is None:
@@ -103,18 +129,29 @@ def voxel_iou(ref: Solid | Mesh, pred: Solid | Mesh, n: int = 64) -> float:
     return anchored_grid_iou(ref, vr, (origin, pitch, cells), pred)
 
 
-def anchored_grid_iou(ref: Solid, ref_voxels: np.ndarray, grid, pred: Solid) -> float:
+_solid_voxel_iou = _LastCall(_voxel_iou_of_solids)
+
+
+def anchored_grid_iou(ref: Solid, ref_voxels: np.ndarray, grid, pred: Solid,
+                      beat: float | None = None) -> float:
     """The one formula of `iou` (and of every pose `iou_best` scores) on the reference's grid
     `grid` = (origin, pitch, cells), `ref_voxels` the reference voxelized on it: intersection
     and union counted on the grid, the prediction's volume outside the grid's box added to the
-    union exactly, and the intersection capped by the exact one."""
+    union exactly, and the intersection capped by the exact one.
+
+    beat: a pose search's best so far. When the grid counts alone (an upper bound: the exact
+    terms only lower the value) cannot exceed it, that bound is returned without the exact
+    booleans: it is not the pose's value, only proof that the pose does not win."""
     origin, pitch, cells = grid
     top = origin + cells * pitch
     vp = voxelize(pred.mesh, origin, pitch, cells)
     cell = float(np.prod(pitch))
     n_ref = np.count_nonzero(ref_voxels)
     inter = np.count_nonzero(ref_voxels & vp) * cell
-    union = np.count_nonzero(ref_voxels | vp) * cell + volume_outside_box(pred, origin, top)
+    union = np.count_nonzero(ref_voxels | vp) * cell
+    if beat is not None and union > 0 and inter / union <= beat:
+        return float(inter / union)
+    union += volume_outside_box(pred, origin, top)
     if not union > 0:
         return 0.0
     # Voxel centres are samples a prediction could be built around (thin rods through them

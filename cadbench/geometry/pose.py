@@ -31,6 +31,7 @@ and change only when a sample point crosses a cell boundary; ICP's weights are s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -76,12 +77,12 @@ class PoseSearch:
     final: int = 2                  # poses voxelized (the first also refined in scale, offset)
     coarse_steps_deg: tuple[float, ...] = (8.0, 4.0, 2.0)
     surface_rays: int = 14          # prediction surface samples for the ICP: rays per axis,
-    surface_points: int = 800       # doubled until there are this many crossings
+    surface_points: int = 400       # doubled until there are this many crossings
     core_reach: float = 1.5         # the prediction's core: this x the reference grid's radius
     ref_surface_points: int = 4000  # reference surface samples (nearest-neighbour targets)
     icp_iterations: int = 15       # a copy converges in 3-7; a cylinder's free spin never
     icp_sigma: float = 0.05         # Cauchy weight scale, normalised units
-    icp_neighbours: int = 8
+    icp_neighbours: int = 4
     seed: int = 0
     # translation and scale: a joint compass search from the best poses, steps halved per level
     similarity_levels: int = 6
@@ -134,8 +135,11 @@ def super_fibonacci_rotations(count: int) -> np.ndarray:
     return quaternion_matrices(q)
 
 
+@lru_cache(maxsize=4)
 def start_rotations(count: int) -> np.ndarray:
-    return np.concatenate([cube_rotations(), super_fibonacci_rotations(count)])
+    out = np.concatenate([cube_rotations(), super_fibonacci_rotations(count)])
+    out.flags.writeable = False  # shared by every call
+    return out
 
 
 def compass_moves(step_deg: float) -> np.ndarray:
@@ -316,15 +320,25 @@ class Field:
         """Field values at points (..., 3); 0 outside the grid. order 0: nearest cell."""
         g = self.grid.index_coords(points).reshape(-1, 3)
         if order == 0:
-            idx = np.floor(g + 0.5).astype(np.int64)
-            c = self.values.shape[0]
-            ok = np.all((idx >= 0) & (idx < c), axis=1)
-            lin = (idx[:, 0] * c + idx[:, 1]) * c + idx[:, 2]
-            out = np.where(ok, self.values.reshape(-1)[np.where(ok, lin, 0)], 0.0)
+            # nearest cell of the field framed by one cell of zeros: every index outside the
+            # grid is clipped onto that frame, so no mask is needed
+            g += 0.5
+            idx = np.floor(g, out=g).astype(np.int64)
+            idx += 1
+            c = self.values.shape[0] + 2
+            np.clip(idx, 0, c - 1, out=idx)
+            out = self._framed()[(idx[:, 0] * c + idx[:, 1]) * c + idx[:, 2]]
         else:
             out = ndimage.map_coordinates(self.values, g.T, order=1, mode="constant",
                                           cval=0.0, prefilter=False)
         return out.reshape(points.shape[:-1])
+
+    def _framed(self) -> np.ndarray:
+        framed = self.__dict__.get("_framed_values")
+        if framed is None:
+            framed = np.pad(self.values, 1).reshape(-1)
+            object.__setattr__(self, "_framed_values", framed)  # a cache on a frozen field
+        return framed
 
 
 def blurred_field(ref_vox: np.ndarray, grid: Grid, frame: Normalised,
@@ -433,11 +447,12 @@ def _distinct_top(scores: np.ndarray, rotations: np.ndarray, keep: int,
     return picked
 
 
-def _voxel_iou(ref: Solid, ref_vox: np.ndarray, grid: Grid, moved: Solid) -> float:
+def _voxel_iou(ref: Solid, ref_vox: np.ndarray, grid: Grid, moved: Solid, beat: float) -> float:
     """A pose scored exactly as `iou` scores a prediction (metrics.anchored_grid_iou: the
-    intersection capped by the exact one, so walls through voxel centres gain nothing)."""
+    intersection capped by the exact one, so walls through voxel centres gain nothing); a
+    pose whose grid counts alone cannot beat `beat` is not scored exactly (it cannot win)."""
     from .metrics import anchored_grid_iou
-    return anchored_grid_iou(ref, ref_vox, (grid.origin, grid.pitch, grid.cells), moved)
+    return anchored_grid_iou(ref, ref_vox, (grid.origin, grid.pitch, grid.cells), moved, beat)
 
 
 @dataclass(frozen=True)
@@ -594,15 +609,14 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     Returns (iou, label): "unaligned" when the dataset pose as given wins, else the rotation
     (applied to the centred prediction) and the scale factor, e.g.
     "rot 90.0 deg about (+0.000,+0.000,+1.000) scale 2"."""
+    from .metrics import reference_voxels, voxel_iou
+
     fr = normalisation(ref)
     grid = reference_grid(ref, n)
-    ref_vox = voxelize(ref.mesh, grid.origin, grid.pitch, grid.cells)
+    ref_vox = reference_voxels(ref, n)[1]  # shared with `iou` (one voxelization per pair)
 
-    # unaligned: the same value as metrics.voxel_iou (so iou_best >= iou)
-    plo, phi = pred.bounds
-    rlo, rhi = ref.bounds
-    disjoint = np.any(np.minimum(rhi, phi) <= np.maximum(rlo, plo))
-    best_value = 0.0 if disjoint else _voxel_iou(ref, ref_vox, grid, pred)
+    # unaligned: metrics.voxel_iou itself (the value `iou` computed), so iou_best >= iou
+    best_value = voxel_iou(ref, pred, n)
     best_label = "unaligned"
 
     # 1. coarse: every start rotation scored in the blurred field (nearest cell), the best
@@ -662,8 +676,9 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     for sim in trials:
         matrix = moment_scale * sim.scale * sim.rotation
         offset = fr.centroid + fr.scale * sim.offset - matrix @ fp.centroid
-        value = _voxel_iou(ref, ref_vox, grid, transformed(pred, matrix, offset))
-        if value > best_value + TIE_TOL * max(best_value, 1e-300):
+        beat = best_value + TIE_TOL * max(best_value, 1e-300)
+        value = _voxel_iou(ref, ref_vox, grid, transformed(pred, matrix, offset), beat)
+        if value > beat:
             best_value = value
             best_label = pose_label(sim.rotation, moment_scale * sim.scale)
     return best_value, best_label

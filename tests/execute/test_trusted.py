@@ -1,5 +1,6 @@
-"""run_bounded: the trusted side's own work under a wall-clock limit and a memory cap, in a fork
-of the harness; the run goes on whatever the work does."""
+"""run_bounded and BoundedWorker: the trusted side's own work under a wall-clock limit and a
+memory cap, in a fork of the harness (one per call, or one serving many); the run goes on
+whatever the work does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from cadbench.execute.trusted import (OK, TRUSTED_ERROR, TRUSTED_MEMORY, TRUSTED_TIMEOUT,
-                                      BoundedResult, run_bounded)
+                                      BoundedResult, BoundedWorker, run_bounded)
 
 
 def add(a, b):
@@ -92,3 +93,102 @@ def test_the_harness_memory_is_untouched():
     assert r.status == OK
     after = open("/proc/self/statm").read().split()[1]
     assert int(after) - int(before) < 50 * 1024 * 1024 // os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- BoundedWorker: one fork, many calls
+
+@pytest.fixture
+def worker():
+    w = BoundedWorker(memory_mb=256)
+    yield w
+    w.close()
+
+
+def test_worker_serves_calls_from_one_fork(worker):
+    first, second = worker.run(add, (2, 3)), worker.run(add, (4, 5))
+    assert first.status == second.status == OK
+    assert first.value["sum"] == 5 and second.value["sum"] == 9
+    assert first.value["pid"] == second.value["pid"] != os.getpid()
+
+
+def test_worker_over_the_time_bound_is_killed_and_replaced(worker):
+    before = worker.run(add, (1, 1)).value["pid"]
+    t0 = time.perf_counter()
+    r = worker.run(spin, (60,), timeout_s=0.5)
+    assert r.status == TRUSTED_TIMEOUT and "0.5 s" in r.error
+    assert time.perf_counter() - t0 < 10
+    after = worker.run(add, (1, 1))
+    assert after.status == OK and after.value["pid"] != before
+
+
+def test_worker_over_the_memory_bound_is_reported(worker):
+    r = worker.run(allocate, (2048,))
+    assert r.status == TRUSTED_MEMORY and "256 MiB" in r.error, r
+    assert worker.run(add, (1, 2)).status == OK
+
+
+def test_worker_errors_and_crashes_are_trusted_errors(worker):
+    pid = worker.run(add, (0, 0)).value["pid"]
+    r = worker.run(fail)
+    assert r.status == TRUSTED_ERROR and "no such metric" in r.error
+    assert worker.run(add, (0, 0)).value["pid"] == pid  # an exception keeps the fork
+    assert worker.run(not_json).status == TRUSTED_ERROR
+    crash = worker.run(os.abort)
+    assert crash.status == TRUSTED_ERROR and "SIGABRT" in crash.error
+    assert worker.run(add, (0, 0)).status == OK  # a fresh fork after the crash
+
+
+def test_worker_status_does_not_depend_on_what_ran_before(worker):
+    """A fork that grew is replaced, and an out-of-memory call in a used fork is retried in
+    a fresh one: what fits a fresh fork fits whatever ran before."""
+    fresh = worker.run(allocate, (180,))
+    assert fresh.status == OK
+    for _ in range(3):
+        worker.run(allocate, (50,))
+        assert worker.run(allocate, (180,)).status == OK
+
+
+def test_worker_keeps_the_harness_memory_untouched(worker):
+    before = open("/proc/self/statm").read().split()[1]
+    assert worker.run(allocate, (200,)).status == OK
+    after = open("/proc/self/statm").read().split()[1]
+    assert int(after) - int(before) < 50 * 1024 * 1024 // os.sysconf("SC_PAGE_SIZE")
+
+
+def test_worker_dies_with_the_harness():
+    """The serving fork leaves when the process that made it is gone."""
+    import subprocess
+    import sys
+    script = ("import os, sys; sys.path.insert(0, %r)\n"
+              "from cadbench.execute.trusted import BoundedWorker\n"
+              "from test_trusted import add\n"
+              "w = BoundedWorker(); print(w.run(add, (1, 2)).value['pid'], flush=True)\n"
+              "os._exit(0)\n") % os.path.dirname(__file__)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"serving fork {pid} outlived its parent")
+
+
+def test_worker_holds_none_of_the_harness_pipes(worker):
+    """The serving fork closes what it inherited: a pipe the harness closes (e.g. a sandbox's
+    stdin) reaches EOF although the fork was made while it was open."""
+    r, w = os.pipe()
+    try:
+        assert worker.run(add, (1, 1)).status == OK  # the fork exists now, made with w open
+        os.close(w)
+        w = None
+        import select
+        ready, _, _ = select.select([r], [], [], 5.0)
+        assert ready and os.read(r, 1) == b""
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
