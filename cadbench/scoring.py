@@ -34,7 +34,7 @@ from .config import ExecConfig, MetricConfig, ScoreConfig, cadbench_home
 from .errors import InputError
 from .execute import status as st
 from .geometry.mesh import Mesh, MeshError
-from .inputs import Prediction, Reference
+from .inputs import GeometryFile, Prediction, Reference, Source
 from .provenance import collect_provenance, content_hash
 from .records import (JsonlAppender, RunRecord, SampleResult, atomic_write_text, load_results,
                       round_floats)
@@ -122,8 +122,21 @@ def _exit_with_harness(harness_pid: int | None) -> None:
     threading.Thread(target=watch, name="cadbench-harness-watch", daemon=True).start()
 
 
-def code_sha(code: str) -> str:
+def code_sha(code: Source) -> str:
+    """What resume compares: the program's text, or a geometry file's format and bytes."""
+    if isinstance(code, GeometryFile):
+        return hashlib.sha256("\0".join(code.identity()).encode()).hexdigest()[:16]
     return hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _copies_reference(pred: Prediction, ref: Reference) -> str | None:
+    """Programs: contamination.copies_reference; geometry: the same bytes are an exact copy."""
+    from .contamination import copies_reference
+    if pred.geometry is None and ref.geometry is None:
+        return copies_reference(pred.code, ref.code)
+    if pred.geometry is not None and ref.geometry is not None:
+        return "exact" if pred.geometry.sha256 == ref.geometry.sha256 else None
+    return None
 
 
 def gt_cache_dir() -> Path:
@@ -133,10 +146,14 @@ def gt_cache_dir() -> Path:
     return d
 
 
-def gt_key(code: str, config: ExecConfig) -> str:
+def gt_key(code: Source, config: ExecConfig) -> str:
+    """The ground-truth cache key: execution settings + the program's text, or + a geometry
+    file's format and content hash (not its path: a moved file stays cached, an edited one
+    does not). A program cannot hold the NUL that starts a geometry's part."""
     settings = json.dumps([GT_CACHE_VERSION, config.linear_tolerance, config.angular_tolerance,
                            config.result_var], sort_keys=True)
-    return hashlib.sha256((settings + "\n" + code).encode("utf-8", "surrogatepass")).hexdigest()
+    body = "\0".join(["", *code.identity()]) if isinstance(code, GeometryFile) else code
+    return hashlib.sha256((settings + "\n" + body).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -146,10 +163,11 @@ class ReferenceOutcome:
     manifold: bool = True             # False: a closed mesh but not a 2-manifold solid
 
 
-def reference_task(ref_id: str, code: str, config: ExecConfig, cache_dir: str,
+def reference_task(ref_id: str, code: Source, config: ExecConfig, cache_dir: str,
                    hide_paths: tuple[str, ...] = (), harness_pid: int | None = None
                    ) -> ReferenceOutcome:
-    """Run one reference program in the reference sandbox and cache its mesh."""
+    """Run one reference program, or parse one geometry reference, in the reference sandbox
+    and cache its mesh."""
     _exit_with_harness(harness_pid)
     Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. on a Dask worker
     path = Path(cache_dir) / f"{gt_key(code, config)}.npz"
@@ -245,20 +263,19 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
                     exec_config: ExecConfig, metric_config: MetricConfig,
                     hide_paths: tuple[str, ...] = (), harness_pid: int | None = None) -> dict:
     """Run one candidate and score it. Never raises: harness faults become harness_error."""
-    from .contamination import copies_reference
     _exit_with_harness(harness_pid)
-    result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.code),
-                          copies_reference=copies_reference(pred.code, ref.code))
+    result = SampleResult(id=pred.id, candidate=pred.candidate, code_sha=code_sha(pred.source),
+                          copies_reference=_copies_reference(pred, ref))
     try:
-        if not pred.code.strip():
+        if pred.geometry is None and not pred.code.strip():
             result.status, result.error = st.NO_RESULT, "empty program"
             return result.__dict__
-        res = _sandbox(exec_config, hide_paths).run(pred.code)
+        res = _sandbox(exec_config, hide_paths).run(pred.source)
         result.status, result.error, result.picked_by = res.status, res.error, res.picked_by
         result.exec_time_s = round(res.duration_s, 4)
         if res.status == st.OK and res.mesh is not None:
             if not os.path.exists(ref_mesh_path):  # a Dask worker without the shared cache
-                outcome = reference_task(ref.id, ref.code, exec_config,
+                outcome = reference_task(ref.id, ref.source, exec_config,
                                          os.path.dirname(ref_mesh_path), hide_paths)
                 if outcome.error:
                     raise RuntimeError(f"reference {ref.id} failed on this worker: "
@@ -284,7 +301,10 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
 
 # --------------------------------------------------------------------------- parent side
 def _as_references(refs: Iterable) -> list[Reference]:
-    out = [r if isinstance(r, Reference) else Reference(str(r[0]), r[1]) for r in refs]
+    """Reference objects, or (id, code) / (id, GeometryFile) pairs."""
+    out = [r if isinstance(r, Reference)
+           else Reference(str(r[0]), geometry=r[1]) if isinstance(r[1], GeometryFile)
+           else Reference(str(r[0]), r[1]) for r in refs]
     ids = [r.id for r in out]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
@@ -299,10 +319,11 @@ def _as_predictions(preds: Iterable) -> list[Prediction]:
         if isinstance(p, Prediction):
             out.append(p)
             continue
-        pid, code = str(p[0]), p[1]
+        pid, code = str(p[0]), p[1]   # (id, code or GeometryFile[, candidate])
         cand = p[2] if len(p) > 2 else counters.get(pid, 0)
         counters[pid] = cand + 1
-        out.append(Prediction(pid, code or "", cand))
+        out.append(Prediction(pid, geometry=code, candidate=cand) if isinstance(code, GeometryFile)
+                   else Prediction(pid, code or "", cand))
     return out
 
 
@@ -387,7 +408,7 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     refs = _as_references(references)
     preds = _as_predictions(predictions)
     out_dir = Path(out_dir)
-    references_hash = content_hash((r.id, r.code) for r in refs)
+    references_hash = content_hash(r.identity() for r in refs)  # geometry: format + sha256
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_resume_config(out_dir, config, resume, references_hash)
     started = time.perf_counter()
@@ -408,9 +429,9 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     needed = [r for r in refs if r.id in predicted_ids]
     invalid_refs: dict[str, str] = {}
     non_manifold: list[str] = []
-    n_cold = sum(not (cache_dir / f"{gt_key(r.code, config.exec)}.npz").exists() for r in needed)
+    n_cold = sum(not (cache_dir / f"{gt_key(r.source, config.exec)}.npz").exists() for r in needed)
     bar = _progress(n_cold, "ground truth", progress)
-    for outcome in _parallel_map(reference_task, [(r.id, r.code, config.exec, str(cache_dir),
+    for outcome in _parallel_map(reference_task, [(r.id, r.source, config.exec, str(cache_dir),
                                                    hidden, harness) for r in needed],
                                  config.workers, backend, scheduler):
         if outcome.error:
@@ -435,12 +456,12 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
         if p.id in invalid_refs:
             continue
         prev = done.get((p.id, p.candidate))
-        if (prev is not None and prev.code_sha == code_sha(p.code)
+        if (prev is not None and prev.code_sha == code_sha(p.source)
                 and prev.status not in (st.MISSING, st.HARNESS_ERROR)):
             results[prev.key] = prev
             continue
         ref = ref_by_id[p.id]
-        mesh_path = str(cache_dir / f"{gt_key(ref.code, config.exec)}.npz")
+        mesh_path = str(cache_dir / f"{gt_key(ref.source, config.exec)}.npz")
         tasks.append((p, ref, mesh_path, config.exec, config.metrics, hidden, harness))
     if done and progress:
         print(f"cadbench: resuming: {len(results)} result(s) already scored, "
@@ -477,7 +498,9 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
         metrics=summary, status_counts=counts, config=config.to_dict(),
         provenance={**collect_provenance(),
                     "references_hash": references_hash,
-                    "predictions_hash": content_hash((p.id, p.candidate, p.code) for p in preds),
+                    "predictions_hash": content_hash(
+                        (p.id, p.candidate, p.code if p.geometry is None else p.geometry.identity())
+                        for p in preds),
                     "unknown_prediction_ids": unknown[:50],
                     "missing_ids": missing[:50],
                     "non_manifold_references": non_manifold[:50],

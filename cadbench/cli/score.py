@@ -65,9 +65,14 @@ def register(sub) -> None:
                        description="Run every predicted program in the sandbox and score it "
                                    "against its reference (VSR, IoU, ...).")
     p.add_argument("--references", required=True,
-                   help="references: JSONL {id, code} or GenCAD eval format "
-                        "{question_id, ground_truth}, or a dataset spec NAME[:SPLIT]")
-    p.add_argument("--predictions", required=True, help="predictions JSONL {id, code}")
+                   help="references: JSONL rows {id, code} or {id, path} (a STEP, STL, OBJ, "
+                        "PLY or glTF file, relative to the JSONL's folder), mixed freely; "
+                        "GenCAD eval format {question_id, ground_truth}; a folder of "
+                        "<id>.step/.stl/.obj/.ply/.glb (and <id>.py) files; or a dataset spec "
+                        "NAME[:SPLIT]")
+    p.add_argument("--predictions", required=True,
+                   help="predictions JSONL {id, code} or {id, path} (a mesh or STEP file, for "
+                        "models that output geometry)")
     p.add_argument("--out", required=True, help="run folder for results.jsonl and summary.json "
                    "(created private, 0700; one command at a time: a second one on the same "
                    "folder stops at once)")
@@ -89,6 +94,8 @@ def handle(args) -> int:
     config = score_config_from_args(args)
     refs = load_references(args.references)    # both read before any folder is made
     preds = load_predictions(args.predictions)
+    # the folders of geometry references too (a manifest may name files anywhere)
+    ref_dirs = sorted({os.path.dirname(r.geometry.path) for r in refs if r.geometry is not None})
     created = make_private_dir(args.out)
     try:
         with RunLock(args.out, "cadbench score"):
@@ -98,7 +105,8 @@ def handle(args) -> int:
                                 scheduler=args.scheduler,
                                 label={"dataset": str(args.references)},
                                 hide_paths=[p for p in (args.references, args.predictions,
-                                                        *args.hide) if os.path.exists(p)])
+                                                        *ref_dirs, *args.hide)
+                                            if os.path.exists(p)])
             finally:
                 make_private(args.out)
     except BaseException:

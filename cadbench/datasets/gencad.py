@@ -8,6 +8,12 @@ No network access, ever. GenCAD-Code is read from one of two layouts:
 Both are read with pyarrow (the `datasets` package is not needed). Its location: the `root`
 argument, else `$CADBENCH_GENCAD_DIR`, else `cadbench_home()/datasets/gencad-code`.
 
+With `geometry_root`, each sample's ground truth is also a geometry file (STEP or a mesh) of
+that folder, named by DeepCAD id in DeepCAD's nested layout (`<root>/0067/00675497.step`) or
+flat (`<root>/00675497.stl`), recorded in `meta["reference_path"]`;
+`inputs.references_from_samples` then makes geometry references of them, parsed in the sandbox
+like any reference.
+
 Where an evaluation file's images are missing, they are rendered from the ground-truth
 program (`meta["image_source"] = "rendered"`). Rendering runs only code regenerated from
 the program IR (`from_code(...).to_code()`: nothing but cadquery sketch/extrude/boolean
@@ -111,8 +117,10 @@ def read_table(kind: str, files: list[Path], columns=COLUMNS):
 
 
 def load_gencad(split: str = "test", root: str | Path | None = None, subset: str | None = None,
-                with_images: bool = True, limit: int | None = None) -> list[Sample]:
-    """Samples of a local GenCAD-Code copy. subset="hundred" keeps the hundred_subset rows."""
+                with_images: bool = True, limit: int | None = None,
+                geometry_root: str | Path | None = None) -> list[Sample]:
+    """Samples of a local GenCAD-Code copy. subset="hundred" keeps the hundred_subset rows.
+    geometry_root: a folder of the parts' STEP/STL files (see attach_geometry)."""
     split = _canonical_split(split)
     if subset not in (None, "hundred", "all"):
         raise InputError(f"subset must be 'hundred' (or None), got {subset!r}")
@@ -143,6 +151,45 @@ def load_gencad(split: str = "test", root: str | Path | None = None, subset: str
             "token_count": r.get("token_count"), "prompt": r.get("prompt"),
             "hundred_subset": r.get("hundred_subset"), "family": "gencad",
             "image_source": "dataset" if image is not None else "missing"}))
+    return attach_geometry(samples, geometry_root) if geometry_root is not None else samples
+
+
+def deepcad_id_of(sample: Sample) -> str | None:
+    """The DeepCAD id ("0067/00675497") of a GenCAD-Code sample: its deepcad_id, else the
+    evaluation file's image name without the view suffix ("0067/00675497_0.png")."""
+    if sample.meta.get("deepcad_id"):
+        return str(sample.meta["deepcad_id"])
+    image = sample.meta.get("image_ref")
+    if image:
+        stem = str(Path(str(image)).with_suffix("").as_posix())
+        head, sep, tail = stem.rpartition("_")
+        return head if sep and tail.isdigit() else stem
+    return None
+
+
+def attach_geometry(samples: list[Sample], geometry_root: str | Path) -> list[Sample]:
+    """Name each sample's geometry file in `meta["reference_path"]`: `<root>/<deepcad_id>.<ext>`
+    (DeepCAD's nested layout) or `<root>/<last part of the id>.<ext>` (flat), STEP first, then
+    STL, OBJ, PLY, glTF. Every sample must have one (InputError naming the first missing)."""
+    from ..inputs import GEOMETRY_FORMATS
+    root = Path(geometry_root).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFound(f"{root}: no such folder of GenCAD-Code STEP/STL files")
+    missing = []
+    for s in samples:
+        did = deepcad_id_of(s) or s.id
+        found = next((p for name in dict.fromkeys((did, did.rsplit("/", 1)[-1], s.id))
+                      for suffix in GEOMETRY_FORMATS
+                      for p in (root / f"{name}{suffix}",) if p.is_file()), None)
+        if found is None:
+            missing.append(f"{s.id} ({did})")
+            continue
+        s.meta["reference_path"] = str(found)
+        s.meta["reference_format"] = GEOMETRY_FORMATS[found.suffix.lower()]
+    if missing:
+        raise InputError(f"{root}: no geometry file for {len(missing)} of {len(samples)} "
+                         f"sample(s), e.g. {', '.join(missing[:3])} (looked for "
+                         f"<root>/<deepcad_id>.step|.stl|... and <root>/<id>.step|.stl|...)")
     return samples
 
 
@@ -168,11 +215,14 @@ def _decode_image(value, where: str) -> np.ndarray | None:
 
 def load_eval_file(path: str | Path, image_root: str | Path | None = None,
                    render_missing: bool = True, with_images: bool = True,
-                   image_size: int = 224, limit: int | None = None) -> list[Sample]:
+                   image_size: int = 224, limit: int | None = None,
+                   geometry_root: str | Path | None = None) -> list[Sample]:
     """Samples of an evaluation-format JSONL (question_id, image, ground_truth, text, ...).
 
     Images are read from `image_root/<image>` when present; otherwise (render_missing) they
-    are rendered from the ground truth and marked meta["image_source"] = "rendered"."""
+    are rendered from the ground truth and marked meta["image_source"] = "rendered".
+    geometry_root: a folder of the parts' STEP/STL files named by DeepCAD id (attach_geometry):
+    the reference of each sample is then that file."""
     from ..records import read_jsonl
     path = Path(path).expanduser()
     if not path.exists():
@@ -205,7 +255,7 @@ def load_eval_file(path: str | Path, image_root: str | Path | None = None,
         samples.append(Sample(sid, obj["ground_truth"], image, meta))
         if limit is not None and len(samples) >= limit:
             break
-    return samples
+    return attach_geometry(samples, geometry_root) if geometry_root is not None else samples
 
 
 def render_reference(code: str, size: int = 224, where: str = "") -> np.ndarray | None:

@@ -1,4 +1,6 @@
-"""The only code that runs candidate programs: exec, pick the result, validate, tessellate.
+"""The only code that runs candidate programs: exec, pick the result, validate, tessellate;
+and the only code that parses geometry files (references and predictions given as STEP or
+mesh files, see evaluate_file).
 
 Runs inside the forked, limited candidate process (see zygote.py). Everything it writes to
 `out_dir` is untrusted by construction (the candidate shares this process): a small JSON status
@@ -161,13 +163,19 @@ def evaluate(code: str, config: ExecConfig) -> dict:
 
 
 def validate(ns: dict, shown: list, config: ExecConfig) -> dict:
-    from ..geometry.tessellate import has_free_edges, solids_to_mesh
-
     obj, picked_by = pick_result(ns, shown, config)
     if picked_by is None:
         return {"status": S.NO_RESULT, "error": f"none of {list(config.result_vars())} is set "
                 "and show_object() was not called"}
-    out = {"picked_by": picked_by}
+    return validate_object(obj, picked_by, config)
+
+
+def validate_object(obj, picked_by: str, config: ExecConfig) -> dict:
+    """The picked object's solids -> status dict (+ "mesh" when ok): a program's result and a
+    STEP file's contents take this same path."""
+    from ..geometry.tessellate import has_free_edges, solids_to_mesh
+
+    out: dict = {"picked_by": picked_by}
     solids, other = collect_solids(obj)
     out["n_solids"] = len(solids)
     if not solids:
@@ -207,11 +215,75 @@ def validate(ns: dict, shown: list, config: ExecConfig) -> dict:
     return {**out, "status": S.OK, "error": None, "mesh": mesh}
 
 
-def run_in_child(code: str, config: ExecConfig, out_dir: str) -> None:
-    """Evaluate `code` and write result.json (+ vertices.npy, faces.npy when ok) into out_dir."""
+# Mesh formats read with trimesh (imported only for them); "step" goes through cadquery.
+MESH_FORMATS = ("stl", "obj", "ply", "glb", "gltf")
+
+
+def evaluate_file(path: str, fmt: str, config: ExecConfig) -> dict:
+    """Parse a geometry file (a reference or a prediction given as geometry, not code) and turn
+    it into the same status dict as a program's result. STEP: cadquery's importer, then the
+    solids path of a program (validate_object). A mesh format: trimesh, every geometry of the
+    file (transforms applied) merged into one vertex/face array and welded like a tessellation;
+    whether it bounds a solid is decided on the trusted side (geometry/solid.py), as for any
+    candidate's arrays. A file that does not parse is invalid_geometry, with the reason."""
+    picked_by = f"file:{fmt}"
+    try:
+        if fmt == "step":
+            import cadquery as cq
+            obj = cq.importers.importStep(path)
+        elif fmt in MESH_FORMATS:
+            mesh = read_mesh_file(path, fmt)
+        else:
+            return {"status": S.INVALID_GEOMETRY, "picked_by": picked_by,
+                    "error": f"unknown geometry format {fmt!r}"}
+    except BaseException as exc:  # a hostile file can make a parser raise anything
+        status = S.MEMORY_LIMIT if _is_out_of_memory(exc) else S.INVALID_GEOMETRY
+        return {"status": status, "picked_by": picked_by,
+                "error": f"cannot read the {fmt.upper()} file: {short_error(exc)}"[:MAX_ERROR_CHARS]}
+    if fmt != "step":
+        return {"status": S.OK, "error": None, "picked_by": picked_by, "mesh": mesh,
+                "volume": mesh.volume()}
+    try:
+        return validate_object(obj, picked_by, config)
+    except BaseException as exc:
+        status = S.MEMORY_LIMIT if _is_out_of_memory(exc) else S.INVALID_GEOMETRY
+        return {"status": status, "picked_by": picked_by, "error": short_error(exc)}
+
+
+def read_mesh_file(path: str, fmt: str):
+    """One welded Mesh of every triangle in a mesh file; ValueError when it holds none."""
+    import trimesh
+
+    from ..geometry.mesh import Mesh
+    from ..geometry.tessellate import weld
+
+    scene = trimesh.load(path, file_type=fmt, force="scene", process=False)
+    if not isinstance(scene, trimesh.Scene):
+        raise ValueError(f"not a scene: {type(scene).__name__}")
+    parts = [g for g in scene.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+    if not parts:
+        raise ValueError("no triangles in the file")
+    vertices, faces, offset = [], [], 0
+    for g in parts:
+        vertices.append(np.asarray(g.vertices, dtype=np.float64))
+        faces.append(np.asarray(g.faces, dtype=np.int64) + offset)
+        offset += len(g.vertices)
+    v, f = np.concatenate(vertices), np.concatenate(faces)
+    mesh = Mesh.from_arrays(v, f)  # finite, indices in range
+    diag = float(np.linalg.norm(mesh.bounds[1] - mesh.bounds[0]))
+    return weld(mesh.vertices, mesh.faces, tol=1e-9 * max(diag, 1e-9) + 1e-12)
+
+
+def run_in_child(code: str, config: ExecConfig, out_dir: str,
+                 geometry: tuple[str, str] | None = None) -> None:
+    """Evaluate `code`, or parse the geometry file (name in out_dir, format) when one is
+    given, and write result.json (+ vertices.npy, faces.npy when ok) into out_dir."""
     t0 = time.perf_counter()
     writer = install_capped_output(config.max_output_bytes)
-    result = evaluate(code, config)
+    if geometry is not None:
+        result = evaluate_file(os.path.join(out_dir, geometry[0]), geometry[1], config)
+    else:
+        result = evaluate(code, config)
     mesh = result.pop("mesh", None)
     try:
         sys.stdout.flush()

@@ -30,6 +30,7 @@ import numpy as np
 from ..config import ExecConfig
 from ..errors import CadbenchError
 from ..geometry.mesh import Mesh, MeshError
+from ..inputs import GeometryFile
 from . import status as S
 from .child import FACES_FILE, VERTICES_FILE
 from .isolation import remove_tree
@@ -180,9 +181,12 @@ class Sandbox:
                 pass
 
     # ---- one candidate -------------------------------------------------------------------
-    def run(self, code: str) -> ExecResult:
+    def run(self, code: str | GeometryFile) -> ExecResult:
+        """Run a program, or parse a geometry file (a reference or a prediction given as STEP
+        or a mesh): the file is copied into the candidate's own folder and parsed there, so a
+        file that crashes its parser crashes only the candidate."""
         t0 = time.perf_counter()
-        if not isinstance(code, str):
+        if not isinstance(code, (str, GeometryFile)):
             return self._fail(S.HARNESS_ERROR, f"code must be str, got {type(code).__name__}", t0)
         for attempt in (0, 1):
             try:
@@ -200,9 +204,13 @@ class Sandbox:
                 return self._fail(S.HARNESS_ERROR, f"{type(exc).__name__}: {exc}"[:300], t0)
         raise AssertionError("unreachable")
 
-    def _request(self, code: str) -> dict:
+    def _request(self, code: str | GeometryFile) -> dict:
+        geometry = None
+        if isinstance(code, GeometryFile):
+            geometry = {"path": code.path, "format": code.format, "sha256": code.sha256}
+            code = ""
         msg = json.dumps({"code": code, "config": self.config.to_dict(),
-                          "hide": list(self.hide_paths)}).encode() + b"\n"
+                          "hide": list(self.hide_paths), "geometry": geometry}).encode() + b"\n"
         try:
             self._proc.stdin.write(msg)
             self._proc.stdin.flush()

@@ -10,7 +10,9 @@ isolation on. It supervises the candidate (wall clock, wait status, rusage) and 
 numbers only; it never reads anything the candidate wrote.
 
 Protocol on the socket (one JSON datagram each):
-  -> {"config", "workdir", "hide", "drop"} + fds [code_r, report_w]
+  -> {"config", "workdir", "hide", "drop", "geometry"} + fds [code_r, report_w]
+     ("geometry": [file name in workdir, format] when the candidate parses a geometry file
+     the zygote copied into its folder instead of running code; else null)
   <- {"event": "forked", "pid"}
   <- {"event": "done", "timed_out", "wstatus", "cpu_s", "maxrss_kib", "base_rss_kib",
       "pid_namespace"}
@@ -101,8 +103,10 @@ class Template:
             raise
         if pid == 0:
             self.sock.close()
+            geometry = req.get("geometry")
             candidate_main(cfg, req["workdir"], tuple(req["hide"]), bool(req["drop"]), self.uid,
-                           self.root_plan, code_r, report_w, init is not None)
+                           self.root_plan, code_r, report_w, init is not None,
+                           (str(geometry[0]), str(geometry[1])) if geometry else None)
         os.close(code_r)
         os.close(report_w)
         base_rss = rss_kib()
@@ -176,7 +180,7 @@ def _children_of(ppid: int) -> list[int]:
 
 def candidate_main(cfg: ExecConfig, workdir: str, hide: tuple[str, ...], drop: bool, uid: int,
                    root_plan: rootfs.RootPlan | None, code_r: int, report_w: int,
-                   pid_namespace: bool) -> None:
+                   pid_namespace: bool, geometry: tuple[str, str] | None = None) -> None:
     """In the forked candidate: isolate, limit, report what is in force, read the code from the
     pipe (sent only now), run it. Never returns."""
     try:
@@ -223,7 +227,7 @@ def candidate_main(cfg: ExecConfig, workdir: str, hide: tuple[str, ...], drop: b
         traceback.print_exc()
         os._exit(SETUP_FAILED_EXIT)
     try:
-        run_in_child(code, cfg, workdir)
+        run_in_child(code, cfg, workdir, geometry)
     finally:
         os._exit(0)  # no atexit handlers, no lingering candidate threads
 

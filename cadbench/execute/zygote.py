@@ -2,13 +2,15 @@
 
 Started by sandbox.Sandbox as `python -m cadbench.execute.zygote BASE_DIR` with a minimal
 environment. Protocol over its stdin/stdout, one JSON object per line:
-  -> {"code": str, "config": ExecConfig fields, "hide": [paths]}
+  -> {"code": str, "config": ExecConfig fields, "hide": [paths],
+      "geometry": null | {"path", "format", "sha256"}}  (a geometry file to parse, not code)
   <- {"status", "error", "picked_by", "volume", "n_solids", "result_dir", "output_tail",
       "isolation", ...}
 
 Three processes, each with one job:
 - the zygote (this module) talks to the harness, holds the programs it is sent, mounts each
-  candidate's size-limited folder, feeds the candidate its code through a pipe, and turns how
+  candidate's size-limited folder, copies a geometry file to parse into it (copy_geometry),
+  feeds the candidate its code through a pipe, and turns how
   the candidate ended plus its result.json into a status. It never forks a candidate: its memory
   holds every program it was sent.
 - the template (template.py), forked from the zygote right after warm-up and before any
@@ -75,6 +77,12 @@ for _name in PREIMPORTED:
     except ImportError:  # pragma: no cover - an optional module missing is fine
         pass
 
+# The mesh-file reader of child.read_mesh_file (STL/OBJ/PLY/glTF references and predictions):
+# importing it costs a candidate ~0.5 s (scipy.spatial), imported here once it costs none.
+MESH_READERS = ("trimesh",)
+for _name in MESH_READERS:
+    __import__(_name)
+
 # cadbench's own source is not in the candidate's view (rootfs.py): every cadbench module that
 # child.py imports lazily must already be in memory here. Add a module to this list when
 # child.py starts importing it inside a function.
@@ -127,7 +135,8 @@ class Zygote:
         self.sock, self.template_pid = template.start(self.uid, root_plan)
 
     # ---- one candidate ------------------------------------------------------------------
-    def run(self, code: str, cfg: ExecConfig, hide: tuple[str, ...] = ()) -> dict:
+    def run(self, code: str, cfg: ExecConfig, hide: tuple[str, ...] = (),
+            geometry: dict | None = None) -> dict:
         t0 = time.perf_counter()
         workdir = tempfile.mkdtemp(prefix="c-", dir=self.base_dir)
         drop = cfg.drop_privileges and self.is_root
@@ -139,7 +148,13 @@ class Zygote:
                 tmpfs = True
             elif drop:
                 os.chown(workdir, self.uid, self.uid)
-            done, isolation = self._spawn(code, cfg, workdir, hide, drop)
+            given = None
+            if geometry is not None:
+                given, refused = copy_geometry(geometry, workdir, cfg)
+                if refused is not None:
+                    return {**refused, "result_dir": None, "output_tail": "", "isolation": None,
+                            "duration_s": time.perf_counter() - t0}
+            done, isolation = self._spawn(code, cfg, workdir, hide, drop, given)
             reply = self._interpret(done, cfg)
             reply["isolation"] = isolation and {
                 **isolation, "pid_namespace": bool(done.get("pid_namespace")),
@@ -159,12 +174,13 @@ class Zygote:
         return reply
 
     def _spawn(self, code: str, cfg: ExecConfig, workdir: str, hide: tuple[str, ...],
-               drop: bool) -> tuple[dict, dict | None]:
+               drop: bool, geometry: tuple[str, str] | None = None) -> tuple[dict, dict | None]:
         """Have the template fork the candidate, then send it its code; wait for the end."""
         code_r, code_w = os.pipe()
         report_r, report_w = os.pipe()
         try:
-            req = {"config": cfg.to_dict(), "workdir": workdir, "hide": list(hide), "drop": drop}
+            req = {"config": cfg.to_dict(), "workdir": workdir, "hide": list(hide), "drop": drop,
+                   "geometry": list(geometry) if geometry else None}
             socket_send_fds(self.sock, json.dumps(req).encode(), [code_r, report_w])
             os.close(code_r)
             os.close(report_w)
@@ -306,13 +322,47 @@ class Zygote:
                 req = json.loads(line)
                 cfg = ExecConfig(**req["config"])
                 hide = tuple(str(p) for p in req.get("hide", ()))
-                reply = self.run(req["code"], cfg, hide)
+                reply = self.run(req["code"], cfg, hide, req.get("geometry"))
             except TemplateDied:
                 raise  # nothing can be forked any more: exit, the harness restarts us
             except Exception as exc:  # a harness fault: report it, keep serving
                 reply = {"status": S.HARNESS_ERROR, "error": f"zygote: {type(exc).__name__}: {exc}"[:300]}
             out.write(json.dumps(reply) + "\n")
             out.flush()
+
+
+def copy_geometry(geometry: dict, workdir: str, cfg: ExecConfig
+                  ) -> tuple[tuple[str, str] | None, dict | None]:
+    """Copy a geometry file into the candidate's folder (its root view shows nothing else),
+    read-only, checking its bytes against the sha256 the harness read when it loaded the
+    inputs. Returns ((file name, format), None), or (None, reply) when it is refused: over half
+    the candidate's folder (too_costly), changed or gone since it was read (harness_error)."""
+    import hashlib
+    fmt = str(geometry["format"])
+    if not fmt.isalnum():
+        return None, {"status": S.HARNESS_ERROR, "error": f"bad geometry format {fmt[:20]!r}"}
+    name = f"input.{fmt}"
+    limit = cfg.workdir_mb * (1 << 20) // 2  # room left for the result arrays
+    try:
+        with open(str(geometry["path"]), "rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            if size > limit:
+                return None, {"status": S.TOO_COSTLY, "error": (
+                    f"geometry file of {size / (1 << 20):.1f} MiB is over the limit of "
+                    f"{limit / (1 << 20):.0f} MiB (half of workdir_mb)")}
+            h = hashlib.sha256()
+            fd = os.open(os.path.join(workdir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            with os.fdopen(fd, "wb") as dst:
+                for chunk in iter(lambda: src.read(min(1 << 20, limit + 1)), b""):
+                    h.update(chunk)
+                    dst.write(chunk)
+    except OSError as exc:
+        return None, {"status": S.HARNESS_ERROR,
+                      "error": f"cannot copy the geometry file: {exc}"[:300]}
+    if h.hexdigest() != geometry.get("sha256"):
+        return None, {"status": S.HARNESS_ERROR, "error": (
+            f"{geometry['path']}: the file changed since it was read (sha256)")[:300]}
+    return (name, fmt), None
 
 
 def socket_send_fds(sock, data: bytes, fds: list[int]) -> None:
