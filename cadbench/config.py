@@ -59,7 +59,7 @@ class MetricConfig:
     compute_exact: bool = True       # manifold3d mesh-boolean IoU
     compute_mecagent: bool = False   # compatibility metric (surface voxels, not volumetric)
     compute_chamfer: bool = True
-    chamfer_points: int = 2048
+    chamfer_points: int = 1024       # per surface; exact point-to-surface distances (metrics.md)
     seed: int = 0
     # A peer benchmark's convention computed beside cadbench's own metrics (cadbench.protocols:
     # cadrille, cadbench2026, benchcad, mecagent); "cadbench" adds nothing.

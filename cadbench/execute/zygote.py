@@ -399,13 +399,25 @@ def main() -> None:
     private_mounts = iso.private_mount_namespace()
     warm_up()
     # Our stdout is the protocol pipe: keep Python's sys.stdout on it, print nothing else.
+    code = 0
     try:
         Zygote(base_dir, private_mounts).serve(sys.stdin, sys.stdout)
     except BrokenPipeError:  # the harness went away mid-candidate
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so the final flush at exit is quiet
+    except BaseException:  # noqa: BLE001 - reported on stderr, then the exit code says so
+        import traceback
+        traceback.print_exc()
+        code = 1
     finally:
         # stdin closed or the harness gone: leave nothing behind.
         iso.remove_tree(base_dir)
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    # No interpreter teardown: freeing cadquery's modules and OCC's static destructors took
+    # most of a second per sandbox at every run's end, and nothing is left to clean up.
+    os._exit(code)
 
 
 if __name__ == "__main__":

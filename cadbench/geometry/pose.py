@@ -57,6 +57,8 @@ ICP_FIT = 3e-3
 # (steps, residual): an ICP whose residual is still above this after that many steps stops
 # (a cost bound on mismatched pairs; copies are below 1e-3 by their third step).
 ICP_GIVE_UP = (5, 0.03)
+# ICP pairs points at most this many Cauchy widths (icp_sigma) apart.
+ICP_REACH = 5.0
 
 
 class PoseError(ValueError):
@@ -80,7 +82,7 @@ class PoseSearch:
     surface_points: int = 400       # doubled until there are this many crossings
     core_reach: float = 1.5         # the prediction's core: this x the reference grid's radius
     ref_surface_points: int = 4000  # reference surface samples (nearest-neighbour targets)
-    icp_iterations: int = 15       # a copy converges in 3-7; a cylinder's free spin never
+    icp_iterations: int = 10       # a copy converges in 3-7; a cylinder's free spin never
     icp_sigma: float = 0.05         # Cauchy weight scale, normalised units
     icp_neighbours: int = 4
     seed: int = 0
@@ -346,18 +348,26 @@ def blurred_field(ref_vox: np.ndarray, grid: Grid, frame: Normalised,
     """Fraction of each cell inside the reference, blurred, on a cube holding the normalised
     reference with a margin of three blur widths. The fractions are splatted from the
     reference's own (anisotropic) voxel grid, so a plate thinner than a cell still shows."""
-    centres = grid.origin + (np.argwhere(ref_vox) + 0.5) * grid.pitch
-    q = (centres - frame.centroid) / frame.scale
     c = cfg.field_cells
     lo, hi = (grid.origin - frame.centroid) / frame.scale, (grid.top - frame.centroid) / frame.scale
     half = float(np.maximum(np.abs(lo), np.abs(hi)).max())
     half *= c / (c - 6.0 * cfg.field_blur_cells - 2.0)
     pitch = 2.0 * half / c
-    idx = np.clip(np.floor((q + half) / pitch).astype(np.int64), 0, c - 1)
+    # The field cell of a voxel centre depends on each axis alone, and grows with the voxel
+    # index: the counts per cell are sums over runs of voxels, axis by axis.
+    counts = ref_vox.astype(np.int64)
+    cells = []
+    for axis in range(3):
+        centre = grid.origin[axis] + (np.arange(ref_vox.shape[axis]) + 0.5) * grid.pitch[axis]
+        q = (centre - frame.centroid[axis]) / frame.scale
+        cell = np.clip(np.floor((q + half) / pitch).astype(np.int64), 0, c - 1)
+        starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        counts = np.add.reduceat(counts, starts, axis=axis)
+        cells.append(cell[starts])
+    binned = np.zeros((c, c, c), dtype=np.int64)
+    binned[np.ix_(*cells)] = counts
     weight = float(np.prod(grid.pitch)) / frame.scale ** 3 / pitch ** 3
-    frac = np.bincount((idx[:, 0] * c + idx[:, 1]) * c + idx[:, 2],
-                       minlength=c ** 3).reshape(c, c, c) * weight
-    values = ndimage.gaussian_filter(frac.astype(np.float32), cfg.field_blur_cells,
+    values = ndimage.gaussian_filter((binned * weight).astype(np.float32), cfg.field_blur_cells,
                                      mode="constant")
     return Field(values, Grid(-np.full(3, half), np.full(3, pitch), c))
 
@@ -368,6 +378,28 @@ def _scores(field: Field, rotations: np.ndarray, points: np.ndarray, order: int)
     """Sum of field values at the rotated points, per rotation (k, 3, 3) -> (k,)."""
     moved = np.matmul(points[None], rotations.transpose(0, 2, 1))
     return field.lookup(moved, order).sum(axis=1)
+
+
+def _nearest_scores(field: Field, rotations: np.ndarray, points: np.ndarray,
+                    chunk: int = 128) -> np.ndarray:
+    """_scores(field, rotations, points, order=0) for many rotations at once: the grid's
+    scale and offset folded into the rotated coordinates, rotations taken a cache-sized chunk
+    at a time (the coarse stage scores 1,024 rotations of 256 points)."""
+    c = field.values.shape[0] + 2              # the framed field (Field._framed)
+    inv = 1.0 / field.grid.pitch
+    shift = 1.0 - field.grid.origin * inv      # +1: the frame of zeros
+    strides = np.array([c * c, c, 1], dtype=np.float64)
+    framed = field._framed()
+    out = np.empty(len(rotations))
+    for start in range(0, len(rotations), chunk):
+        scaled = rotations[start:start + chunk] * inv[None, :, None]
+        g = np.matmul(points[None], scaled.transpose(0, 2, 1))
+        g += shift
+        np.floor(g, out=g)
+        np.clip(g, 0, c - 1, out=g)
+        lin = (g @ strides).astype(np.intp)
+        out[start:start + chunk] = framed[lin].sum(axis=1)
+    return out
 
 
 def compass_search(field: Field, rotation: np.ndarray, points: np.ndarray, order: int,
@@ -561,12 +593,16 @@ def icp_rotation(tree, ref_surface: Surface, pred: Surface, rotation: np.ndarray
     rows = np.arange(len(pred.points))
     for it in range(cfg.icp_iterations):
         x = pred.points @ rotation.T
-        dists, idx = tree.query(x, k=k)
+        # neighbours within ICP_REACH only (beyond it a pair's weight is below 1/26): the
+        # search prunes early; a point with none there has no pair this step
+        dists, idx = tree.query(x, k=k, distance_upper_bound=ICP_REACH * cfg.icp_sigma)
+        found = idx < len(ref_surface.points)
+        idx = np.where(found, idx, 0)
         # the nearest of the k that faces the same way (within ~37 deg): on a plate thinner
         # than the sample spacing the nearest sample can lie on the opposite face, and at an
         # edge on a face at 90 deg (whose dot product is 0 only up to rounding)
-        facing = np.einsum("ij,ikj->ik", pred.normals @ rotation.T,
-                           ref_surface.normals[idx]) > FACING_COS
+        facing = found & (np.einsum("ij,ikj->ik", pred.normals @ rotation.T,
+                                    ref_surface.normals[idx]) > FACING_COS)
         pick = np.argmax(facing, axis=1)
         j, dist = idx[rows, pick], dists[rows, pick]
         n = ref_surface.normals[j]
@@ -638,7 +674,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
         return best_value, best_label
     coarse_pts = spread_subset(inside, keys, cfg.coarse_points)
     starts = start_rotations(cfg.coarse_rotations)
-    coarse = _scores(blurred, starts, coarse_pts, order=0)
+    coarse = _nearest_scores(blurred, starts, coarse_pts)
     candidates = []
     for i in _distinct_top(coarse, starts, cfg.keep, cfg.distinct_deg):
         candidates.append(compass_search(blurred, starts[i], coarse_pts, 1,
@@ -658,9 +694,14 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     poses = np.concatenate([HALF_TURNS @ rot for rot in candidates])
     overlap = _scores(ref_field, poses, fine_pts, 1)
     ref_surface = surface_samples(ref, fr, cfg.ref_surface_points, cfg.seed)
-    tree = cKDTree(ref_surface.points)
-    snapped = [icp_rotation(tree, ref_surface, pred_surface, poses[k], cfg)
-               for k in np.argsort(-overlap, kind="stable")[: cfg.icp]]
+    tree = cKDTree(ref_surface.points, balanced_tree=False, compact_nodes=False)
+    # ICP from the `icp` best starts, less those within distinct_deg of a better one (they
+    # would converge to the same pose)
+    starts_icp: list[int] = []
+    for k in np.argsort(-overlap, kind="stable")[: cfg.icp]:
+        if all(rotation_angle_deg(poses[k], poses[j]) > cfg.distinct_deg for j in starts_icp):
+            starts_icp.append(int(k))
+    snapped = [icp_rotation(tree, ref_surface, pred_surface, poses[k], cfg) for k in starts_icp]
     converged = np.array([rot for rot, ok in snapped if ok]).reshape(-1, 3, 3)
     poses = np.concatenate([converged, poses])
     overlap = np.concatenate([_scores(ref_field, converged, fine_pts, 1), overlap])

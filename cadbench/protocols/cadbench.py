@@ -2,7 +2,7 @@
 
 IoU on a 64^3 grid anchored on the reference (prediction volume outside it counted exactly),
 exact IoU by mesh booleans, chamfer as the mean of the two directed means of point-to-surface
-distances (2,048 points, dataset units). Headline: mean IoU over every reference, a failure
+distances (1,024 points, dataset units). Headline: mean IoU over every reference, a failure
 counting 0 (docs/metrics.md)."""
 
 from .spec import Aggregation, Limits, MetricSpec, Protocol, ReportedStat
@@ -14,7 +14,7 @@ PROTOCOL = Protocol(
     metrics=(
         MetricSpec("iou", "voxel_iou", peer_name="iou", resolution=64),
         MetricSpec("iou_exact", "exact_iou", peer_name="iou_exact"),
-        MetricSpec("chamfer", "cadbench_chamfer", peer_name="chamfer", points=2048,
+        MetricSpec("chamfer", "cadbench_chamfer", peer_name="chamfer", points=1024,
                    reduce="mean", higher_is_better=False, failure_value=float("inf")),
     ),
     aggregation=Aggregation(
