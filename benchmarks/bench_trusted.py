@@ -1,5 +1,6 @@
-"""Cost of the trusted side's bound (cadbench.execute.trusted.run_bounded): the fork, the pipe and
-the wait, per call, next to the work it bounds (computing the metrics of one real prediction).
+"""Cost of the trusted side's bound, per call, next to the work it bounds (the metrics of one
+real prediction): `run_bounded` (a fork, a pipe and a wait per call) and `BoundedWorker` (one
+serving fork: the arguments pickled over a pipe, a warm heap), the form scoring uses.
 
     python benchmarks/bench_trusted.py [--n 30]
 
@@ -20,11 +21,17 @@ from shared_data import GENCAD_SUBSET50  # noqa: E402
 
 from cadbench.config import ExecConfig, MetricConfig  # noqa: E402
 from cadbench.execute import Sandbox  # noqa: E402
-from cadbench.execute.trusted import run_bounded  # noqa: E402
+from cadbench.execute.trusted import BoundedWorker, run_bounded  # noqa: E402
 
 
 def noop():
     return 0
+
+
+def judge(mesh, other, cfg):
+    from cadbench.geometry.metrics import compute_metrics
+    from cadbench.geometry.solid import make_reference_solid, make_solid
+    return compute_metrics(make_reference_solid(mesh), make_solid(other, "prediction"), cfg)
 
 
 def main() -> None:
@@ -36,7 +43,7 @@ def main() -> None:
     with Sandbox(ExecConfig()) as sb:
         mesh = sb.run(code).mesh
     other = mesh.__class__.from_arrays(mesh.vertices * 1.05, mesh.faces)
-    cfg = MetricConfig(compute_best=False)
+    cfg = MetricConfig()  # every default metric
 
     def metrics():
         try:
@@ -49,9 +56,13 @@ def main() -> None:
     with open("/proc/self/status") as f:
         rss = next(line for line in f if line.startswith("VmRSS")).split()[1]
     timings = {}
+    worker = BoundedWorker()
+    worker.run(noop)  # its fork made outside the timing
     for name, fn in (("run_bounded(noop)", lambda: run_bounded(noop)),
+                     ("BoundedWorker(noop)", lambda: worker.run(noop)),
                      ("metrics in-process", metrics),
-                     ("run_bounded(metrics)", lambda: run_bounded(metrics))):
+                     ("run_bounded(metrics)", lambda: run_bounded(metrics)),
+                     ("BoundedWorker(metrics)", lambda: worker.run(judge, (mesh, other, cfg)))):
         t0 = time.perf_counter()
         for _ in range(args.n):
             fn()
@@ -59,8 +70,12 @@ def main() -> None:
     print(f"process RSS {int(rss) / 1024:.0f} MiB, {args.n} calls each")
     for name, t in timings.items():
         print(f"{name:24s} {t * 1000:8.1f} ms/call")
-    print(f"fork overhead per bounded call = {timings['run_bounded(noop)'] * 1000:.1f} ms; "
-          f"bounded/in-process metrics = {timings['run_bounded(metrics)'] / timings['metrics in-process']:.2f}x")
+    worker.close()
+    inproc = timings["metrics in-process"]
+    print(f"fork overhead per bounded call = {timings['run_bounded(noop)'] * 1000:.1f} ms "
+          f"(serving fork: {timings['BoundedWorker(noop)'] * 1000:.2f} ms); bounded/in-process "
+          f"metrics = {timings['run_bounded(metrics)'] / inproc:.2f}x (run_bounded), "
+          f"{timings['BoundedWorker(metrics)'] / inproc:.2f}x (BoundedWorker)")
 
 
 if __name__ == "__main__":
