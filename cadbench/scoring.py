@@ -65,22 +65,26 @@ _REF_MESHES: dict[str, Mesh] = {}
 _WATCHING_PARENT = False
 
 
-def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = (), role: str = "candidate"):
+def _sandbox(config: ExecConfig, hide_paths: tuple[str, ...] = (), role: str = "candidate",
+             source: "Source | None" = None):
     """This thread's warm sandbox for `role`. References and candidates never share one: a
     candidate's warm worker has never held a reference program. Candidates never see the
-    cadbench cache (ground truth, datasets) or the references file."""
+    cadbench cache (ground truth, datasets) or the references file. Mesh files (STL, OBJ, ...)
+    go to a sandbox of their own that has the mesh reader imported."""
     boxes = getattr(_LOCAL, "sandboxes", None)
     if boxes is None:
         boxes = _LOCAL.sandboxes = {}
+    mesh = isinstance(source, GeometryFile) and source.format != "step"
+    slot = (role, mesh)
     key = (config, hide_paths)
-    box = boxes.get(role)
+    box = boxes.get(slot)
     if box is None or box[0] != key:
         from .execute import Sandbox
         if box is not None:
             box[1].close()
-        boxes[role] = (key, Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths),
-                                    role=role))
-    return boxes[role][1]
+        boxes[slot] = (key, Sandbox(config, hide_paths=(str(cadbench_home()), *hide_paths),
+                                    role=role, mesh_readers=mesh))
+    return boxes[slot][1]
 
 
 def _trusted_worker(memory_mb: int):
@@ -97,9 +101,9 @@ def _trusted_worker(memory_mb: int):
 
 def close_sandbox(role: str) -> None:
     """Stop this thread's warm sandbox for `role` (e.g. references, once the truth is cached)."""
-    box = (getattr(_LOCAL, "sandboxes", None) or {}).pop(role, None)
-    if box is not None:
-        box[1].close()
+    boxes = getattr(_LOCAL, "sandboxes", None) or {}
+    for slot in [s for s in boxes if s[0] == role]:
+        boxes.pop(slot)[1].close()
 
 
 def _exit_with_harness(harness_pid: int | None) -> None:
@@ -174,7 +178,7 @@ def reference_task(ref_id: str, code: Source, config: ExecConfig, cache_dir: str
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return ReferenceOutcome(ref_id, manifold=bool(z["manifold"]))
-    res = _sandbox(config, hide_paths, role="reference").run(code)
+    res = _sandbox(config, hide_paths, role="reference", source=code).run(code)
     if res.status != st.OK or res.mesh is None:
         return ReferenceOutcome(ref_id, f"{res.status}: {res.error or ''}".strip())
     from .geometry.solid import make_reference_solid
@@ -270,7 +274,7 @@ def prediction_task(pred: Prediction, ref: Reference, ref_mesh_path: str,
         if pred.geometry is None and not pred.code.strip():
             result.status, result.error = st.NO_RESULT, "empty program"
             return result.__dict__
-        res = _sandbox(exec_config, hide_paths).run(pred.source)
+        res = _sandbox(exec_config, hide_paths, source=pred.source).run(pred.source)
         result.status, result.error, result.picked_by = res.status, res.error, res.picked_by
         result.exec_time_s = round(res.duration_s, 4)
         if res.status == st.OK and res.mesh is not None:

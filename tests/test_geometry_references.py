@@ -283,3 +283,16 @@ def test_cached_geometry_reference_arrays_are_plain(tmp_path):
     with np.load(gt_cache_dir() / f"{gt_key(ref.source, CONFIG.exec)}.npz",
                  allow_pickle=False) as z:
         assert set(z.files) == {"vertices", "faces", "manifold"} and bool(z["manifold"])
+
+
+@pytest.mark.parametrize("mesh_readers", [False, True])
+def test_only_a_mesh_sandbox_preloads_the_mesh_reader(mesh_readers):
+    """Program candidates fork from a worker without trimesh (start-up and fork cost); the
+    sandbox for mesh files has it imported already."""
+    from cadbench.execute import Sandbox
+    code = ("import sys\nimport cadquery as cq\n"
+            f"assert ('trimesh' in sys.modules) is {mesh_readers}, sorted(sys.modules)[:3]\n"
+            "solid = cq.Workplane().box(1, 1, 1)\n")
+    with Sandbox(ExecConfig(), mesh_readers=mesh_readers) as sb:
+        res = sb.run(code)
+    assert res.status == "ok", res.error

@@ -78,10 +78,14 @@ for _name in PREIMPORTED:
         pass
 
 # The mesh-file reader of child.read_mesh_file (STL/OBJ/PLY/glTF references and predictions):
-# importing it costs a candidate ~0.5 s (scipy.spatial), imported here once it costs none.
+# importing it costs a candidate ~0.5 s (scipy.spatial), imported here once it costs none. Only
+# a sandbox started for mesh files (MESH_READERS_FLAG) imports it: for programs it would add
+# 0.6 s to every start-up and its memory to every fork.
 MESH_READERS = ("trimesh",)
-for _name in MESH_READERS:
-    __import__(_name)
+MESH_READERS_FLAG = "--mesh-readers"
+if MESH_READERS_FLAG in sys.argv[2:]:
+    for _name in MESH_READERS:
+        __import__(_name)
 
 # cadbench's own source is not in the candidate's view (rootfs.py): every cadbench module that
 # child.py imports lazily must already be in memory here. Add a module to this list when
