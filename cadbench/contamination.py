@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tokenize
+from functools import lru_cache
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENCODING, tokenize.ENDMARKER}
@@ -41,4 +42,10 @@ def copies_reference(prediction: str, reference: str) -> str | None:
     if prediction.strip() == reference.strip():
         return "normalized"
     a = normalized_tokens(prediction)
-    return "normalized" if a is not None and a == normalized_tokens(reference) else None
+    return "normalized" if a is not None and a == _reference_tokens(reference) else None
+
+
+@lru_cache(maxsize=64)
+def _reference_tokens(reference: str) -> tuple[str, ...] | None:
+    # a reference is compared with each of its candidates: tokenized once
+    return normalized_tokens(reference)

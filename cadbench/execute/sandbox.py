@@ -108,10 +108,22 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def launch(self) -> None:
+        """Start the warm worker without waiting for it (it imports cadquery for seconds):
+        a caller with other work in hand lets that overlap; `start` or `run` then waits."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._spawn_worker()
+
     def start(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            if not self.worker_info:
+                self._wait_ready()  # launched, not yet waited for
+            return
+        self._spawn_worker()
+        self._wait_ready()
+
+    def _spawn_worker(self) -> None:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                return
             self.restarts += 1  # the warm worker died: start a fresh one transparently
             log.warning("sandbox warm worker exited (code %s); restarting", self._proc.returncode)
             self._kill(self._proc)  # closes its pipes
@@ -126,6 +138,9 @@ class Sandbox:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
             start_new_session=True, cwd=self._base)
         self._buf = b""
+        self.worker_info = {}
+
+    def _wait_ready(self) -> None:
         line = self._read_line(time.monotonic() + STARTUP_TIMEOUT_S)
         self.worker_info = json.loads(line)
         if not self.worker_info.get("ready"):

@@ -87,7 +87,7 @@ class PoseSearch:
     icp_neighbours: int = 4
     seed: int = 0
     # translation and scale: a joint compass search from the best poses, steps halved per level
-    similarity_levels: int = 6
+    similarity_levels: int = 5
     similarity_points: int = 500
     similarity_rotation_deg: float = 2.0
     similarity_offset: float = 0.02      # normalised units (radius of gyration 1)
