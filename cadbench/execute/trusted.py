@@ -245,12 +245,9 @@ def _serve(req_r: int, res_w: int, memory_mb: int) -> None:  # pragma: no cover 
 
 
 def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:
+    from .isolation import die_with_parent
+    die_with_parent()
+    if os.getppid() == 1:  # the parent died before the signal was armed
         os._exit(0)
 
 
