@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_iou import DEFAULT_DATA, load_programs, run_program  # noqa: E402
 
+from cadbench.config import MetricConfig  # noqa: E402
 from cadbench.geometry.metrics import (chamfer_distance, point_triangle_distance,  # noqa: E402
                                        sample_surface, surface_distance)
 from cadbench.geometry.solid import Solid, make_reference_solid, transformed  # noqa: E402
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--limit", type=int, default=None, help="first N programs only")
-    ap.add_argument("--points", type=int, default=2048)
+    ap.add_argument("--points", type=int, default=MetricConfig().chamfer_points)
     args = ap.parse_args(argv)
 
     print(unit_box_case(args.points))
