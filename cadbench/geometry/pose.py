@@ -318,24 +318,17 @@ class Field:
     values: np.ndarray   # (c, c, c) float32
     grid: Grid           # in reference-normalised coordinates
 
-    def lookup(self, points: np.ndarray, order: int) -> np.ndarray:
-        """Field values at points (..., 3); 0 outside the grid. order 0: nearest cell."""
+    def lookup(self, points: np.ndarray) -> np.ndarray:
+        """Field values at points (..., 3), trilinear; 0 outside the grid. (The nearest-cell
+        scores of the coarse stage: _nearest_scores.)"""
         g = self.grid.index_coords(points).reshape(-1, 3)
-        if order == 0:
-            # nearest cell of the field framed by one cell of zeros: every index outside the
-            # grid is clipped onto that frame, so no mask is needed
-            g += 0.5
-            idx = np.floor(g, out=g).astype(np.int64)
-            idx += 1
-            c = self.values.shape[0] + 2
-            np.clip(idx, 0, c - 1, out=idx)
-            out = self._framed()[(idx[:, 0] * c + idx[:, 1]) * c + idx[:, 2]]
-        else:
-            out = ndimage.map_coordinates(self.values, g.T, order=1, mode="constant",
-                                          cval=0.0, prefilter=False)
+        out = ndimage.map_coordinates(self.values, g.T, order=1, mode="constant", cval=0.0,
+                                      prefilter=False)
         return out.reshape(points.shape[:-1])
 
     def _framed(self) -> np.ndarray:
+        """The values framed by one cell of zeros, flat: every index outside the grid clipped
+        onto the frame reads 0, so no mask is needed."""
         framed = self.__dict__.get("_framed_values")
         if framed is None:
             framed = np.pad(self.values, 1).reshape(-1)
@@ -374,17 +367,18 @@ def blurred_field(ref_vox: np.ndarray, grid: Grid, frame: Normalised,
 
 # ---------------------------------------------------------------- search
 
-def _scores(field: Field, rotations: np.ndarray, points: np.ndarray, order: int) -> np.ndarray:
-    """Sum of field values at the rotated points, per rotation (k, 3, 3) -> (k,)."""
+def _scores(field: Field, rotations: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Sum of (trilinear) field values at the rotated points, per rotation (k, 3, 3) -> (k,)."""
     moved = np.matmul(points[None], rotations.transpose(0, 2, 1))
-    return field.lookup(moved, order).sum(axis=1)
+    return field.lookup(moved).sum(axis=1)
 
 
 def _nearest_scores(field: Field, rotations: np.ndarray, points: np.ndarray,
                     chunk: int = 128) -> np.ndarray:
-    """_scores(field, rotations, points, order=0) for many rotations at once: the grid's
-    scale and offset folded into the rotated coordinates, rotations taken a cache-sized chunk
-    at a time (the coarse stage scores 1,024 rotations of 256 points)."""
+    """Sum of the field's nearest-cell values at the rotated points, per rotation, for many
+    rotations at once: the grid's scale and offset folded into the rotated coordinates,
+    rotations taken a cache-sized chunk at a time (the coarse stage scores 1,024 rotations of
+    256 points). Nearest cell: a score changes only when a point crosses a cell boundary."""
     c = field.values.shape[0] + 2              # the framed field (Field._framed)
     inv = 1.0 / field.grid.pitch
     shift = 1.0 - field.grid.origin * inv      # +1: the frame of zeros
@@ -402,14 +396,14 @@ def _nearest_scores(field: Field, rotations: np.ndarray, points: np.ndarray,
     return out
 
 
-def compass_search(field: Field, rotation: np.ndarray, points: np.ndarray, order: int,
+def compass_search(field: Field, rotation: np.ndarray, points: np.ndarray,
                    steps_deg: tuple[float, ...], max_moves: int) -> tuple[np.ndarray, float]:
-    best = float(_scores(field, rotation[None], points, order)[0])
+    best = float(_scores(field, rotation[None], points)[0])
     for step in steps_deg:
         moves = compass_moves(step)
         for _ in range(max_moves):
             cand = moves @ rotation
-            vals = _scores(field, cand, points, order)
+            vals = _scores(field, cand, points)
             j = first_best(vals)
             if not vals[j] > best + TIE_TOL * max(abs(best), 1e-300):
                 break
@@ -448,7 +442,7 @@ def similarity_search(field: Field, start: Similarity, points: np.ndarray, insid
     scale^3) times the mean field value; union: the exact volumes minus it."""
     def iou(rots, offs, scales):
         moved = scales[:, None, None] * np.matmul(points[None], rots.transpose(0, 2, 1))
-        inter = inside_volume * scales ** 3 * field.lookup(moved + offs[:, None, :], 1).mean(1)
+        inter = inside_volume * scales ** 3 * field.lookup(moved + offs[:, None, :]).mean(1)
         return inter / (ref_volume + pred_volume * scales ** 3 - inter)
 
     pose = start
@@ -677,7 +671,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     coarse = _nearest_scores(blurred, starts, coarse_pts)
     candidates = []
     for i in _distinct_top(coarse, starts, cfg.keep, cfg.distinct_deg):
-        candidates.append(compass_search(blurred, starts[i], coarse_pts, 1,
+        candidates.append(compass_search(blurred, starts[i], coarse_pts,
                                          cfg.coarse_steps_deg, cfg.max_moves)[0])
 
     # 2. ranked by the overlap of the prediction's interior points with the reference's own
@@ -692,7 +686,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     # with each candidate, its half-turns about the reference's axes: a thin sheet and the
     # sheet flipped fill the blurred field alike
     poses = np.concatenate([HALF_TURNS @ rot for rot in candidates])
-    overlap = _scores(ref_field, poses, fine_pts, 1)
+    overlap = _scores(ref_field, poses, fine_pts)
     ref_surface = surface_samples(ref, fr, cfg.ref_surface_points, cfg.seed)
     tree = cKDTree(ref_surface.points, balanced_tree=False, compact_nodes=False)
     # ICP from the `icp` best starts, less those within distinct_deg of a better one (they
@@ -704,7 +698,7 @@ def best_iou(ref: Solid, pred: Solid, n: int = 64,
     snapped = [icp_rotation(tree, ref_surface, pred_surface, poses[k], cfg) for k in starts_icp]
     converged = np.array([rot for rot, ok in snapped if ok]).reshape(-1, 3, 3)
     poses = np.concatenate([converged, poses])
-    overlap = np.concatenate([_scores(ref_field, converged, fine_pts, 1), overlap])
+    overlap = np.concatenate([_scores(ref_field, converged, fine_pts), overlap])
 
     # 3. the best few voxelized on the reference grid, and the best of them also after a
     # joint refinement of rotation, offset and scale
