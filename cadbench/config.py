@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 # The variables a candidate's solid is looked up in, after the configured one.
@@ -64,6 +64,16 @@ class MetricConfig:
     # A peer benchmark's convention computed beside cadbench's own metrics (cadbench.protocols:
     # cadrille, cadbench2026, benchcad, mecagent); "cadbench" adds nothing.
     protocol: str = "cadbench"
+
+    def for_protocol(self, all_metrics: bool = False) -> "MetricConfig":
+        """The metrics a run under `protocol` computes: under a peer's protocol its metrics
+        (cadbench.protocols) with cadbench's VSR and `iou`, and cadbench's own iou_best,
+        iou_exact and chamfer only when `all_metrics` (they are not the peer's convention,
+        and iou_best alone costs more than every metric of most peers). The one place that
+        decides it; cadbench's own protocol keeps every switch as given."""
+        if self.protocol == "cadbench" or all_metrics:
+            return self
+        return replace(self, compute_best=False, compute_exact=False, compute_chamfer=False)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -9,6 +9,8 @@ The run folder holds everything a run made, so an interrupted run resumes where 
     timing.json         generation time accumulated over resumed invocations
     results.jsonl       scored candidates (scoring resumes from it)
     summary.json        the scoring record; record.json: the run record
+    protocol-<name>/    results, summary and record of a run scored under a peer's
+                        --protocol (the predictions above are shared: no re-generation)
 
 Submissions get `TaskInput`s (id, image, allow-listed meta), never a `Sample`, unless they
 are oracles. Each sample's candidates are seeded from the run seed and the sample id alone
@@ -405,7 +407,8 @@ def _folder_settings(s: RunSettings, options: dict, k: int, stochastic: bool) ->
 def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | None = None,
               workers: int = 2, progress: bool = True, write_record: bool | None = None,
               load_samples: Callable | None = None, exec_config=None, metric_config=None,
-              backend: str = "loky", scheduler: str | None = None) -> RunRecord:
+              backend: str = "loky", scheduler: str | None = None,
+              rescore: bool = False) -> RunRecord:
     """Run a submission on a dataset split end to end and return its RunRecord.
 
     `write_record`: True writes the record to `record_path` (default: the leaderboard's file)
@@ -413,7 +416,10 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
     only when the run covers the whole split. An existing record is never replaced by a run
     over part of the split, nor rewritten by a run that reproduces it (see `same_result`).
     `exec_config`/`metric_config`: the sandbox limits and metric settings (ExecConfig,
-    MetricConfig); the result variable always comes from the submission.
+    MetricConfig); the result variable always comes from the submission. Under a peer's
+    protocol the scoring files go to `scoring_dir(run_dir, protocol)` and the record stays
+    there unless `record_path` is given (the leaderboard holds cadbench's own protocol).
+    `rescore`: score the kept predictions again from scratch instead of resuming.
     """
     cls = get_submission(s.model)
     name = cls.name or cls.__name__
@@ -427,7 +433,7 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
             try:
                 return _run_locked(s, cls, name, sampling, run_dir, record_path, workers,
                                    progress, write_record, load_samples, exec_config,
-                                   metric_config, backend, scheduler)
+                                   metric_config, backend, scheduler, rescore)
             finally:
                 make_private(run_dir)
     except BaseException:
@@ -435,8 +441,17 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
         raise
 
 
+def scoring_dir(run_dir: Path, protocol: str) -> Path:
+    """Where a run folder's scoring files go: the folder itself for cadbench's own protocol,
+    `protocol-<name>/` inside it for a peer's (so one folder's predictions can be scored
+    under several protocols, each resuming on its own)."""
+    from .protocols import DEFAULT_PROTOCOL
+    return run_dir if protocol == DEFAULT_PROTOCOL else run_dir / f"protocol-{protocol}"
+
+
 def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress, write_record,
-                load_samples, exec_config, metric_config, backend, scheduler) -> RunRecord:
+                load_samples, exec_config, metric_config, backend, scheduler,
+                rescore) -> RunRecord:
     from .config import ExecConfig, MetricConfig, ScoreConfig
     from .provenance import content_hash, submission_provenance
     from .scoring import score
@@ -480,7 +495,9 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
                          workers=workers, seed=s.seed)
     # Candidates must not see the data the references come from (the cache is always hidden).
     hide = [s.dataset] if Path(s.dataset).exists() else []
-    outcome = score(references, predictions, run_dir, config, progress=progress, resume=True,
+    score_dir = scoring_dir(run_dir, config.metrics.protocol)
+    outcome = score(references, predictions, score_dir, config, progress=progress,
+                    resume=not rescore,
                     backend=backend, scheduler=scheduler, hide_paths=hide,
                     labels=breakdown_labels(samples))
 
@@ -513,7 +530,11 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     record = replace(
         base, kind="run", model=name, dataset=dataset_label(s.dataset), split=s.split,
         provenance=provenance, submission=meta, config={**base.config, "run": run_config})
-    record.save(run_dir / "record.json")
+    record.save(score_dir / "record.json")
+    if score_dir != run_dir and record_path is None:
+        say(f"record kept in {score_dir / 'record.json'} only (a --protocol run; the "
+            f"leaderboard's records are cadbench's own protocol; pass --record PATH to file it)")
+        return record
     file_record(record, s, name, run_dir, record_path, write_record, whole_split)
     return record
 

@@ -392,7 +392,8 @@ def _check_resume_config(out_dir: Path, config: ScoreConfig, resume: bool,
                     "scoring_code": "scoring code (another cadbench version)"}
             raise InputError(f"{out_dir}: holds results scored against other "
                              f"{' and '.join(what[k] for k in differ)}; use another --out "
-                             f"folder, or --no-resume to score again from scratch")
+                             f"folder, or score again from scratch (`cadbench score "
+                             f"--no-resume`, `cadbench run --rescore`)")
     if not resume:
         for name in (RESULTS_FILE, SUMMARY_FILE):
             (out_dir / name).unlink(missing_ok=True)

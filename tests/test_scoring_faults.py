@@ -52,7 +52,7 @@ def test_harness_faults_are_rerun_on_resume_and_never_count_as_failures(tmp_path
 def test_resume_refuses_a_folder_scored_against_other_references(tmp_path):
     run = tmp_path / "run"
     score([("a", BOX)], [("a", BOX)], run, CONFIG, progress=False)
-    with pytest.raises(InputError, match="other references.*--no-resume"):
+    with pytest.raises(InputError, match="other references.*--no-resume.*--rescore"):
         score([("a", HALF)], [("a", BOX)], run, CONFIG, progress=False)
     redone = score([("a", HALF)], [("a", BOX)], run, CONFIG, progress=False, resume=False)
     assert redone.results[0].metrics["iou"] == pytest.approx(0.5, abs=0.02)

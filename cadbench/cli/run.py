@@ -61,6 +61,10 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, metavar="DIR",
                    help="load this checkpoint instead of the submission's default")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--rescore", action="store_true",
+                   help="score the run folder's predictions again from scratch (after a "
+                        "change of scoring code or metric settings) instead of resuming; "
+                        "nothing is generated again")
     add_exec_and_metric_args(p, for_run=True)
     p.set_defaults(handler=handle)
 
@@ -97,7 +101,7 @@ def handle(args) -> int:
                        workers=config.workers, progress=not args.no_progress,
                        write_record=write_record, exec_config=config.exec,
                        metric_config=config.metrics, backend=args.backend,
-                       scheduler=args.scheduler)
+                       scheduler=args.scheduler, rescore=args.rescore)
     print(format_record_table(record))
     return 0
 

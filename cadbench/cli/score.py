@@ -34,8 +34,12 @@ def add_exec_and_metric_args(p: argparse.ArgumentParser, for_run: bool = False) 
                    help="also compute the Mecagent-compatible best_iou (not volumetric)")
     from cadbench.protocols import list_protocols
     g.add_argument("--protocol", default=m.protocol, choices=list_protocols(),
-                   help="also report a peer benchmark's convention (normalisation, metrics, "
+                   help="score in a peer benchmark's convention (normalisation, metrics, "
                         "headline statistic; docs/protocols.md); default: cadbench's own")
+    g.add_argument("--all-metrics", action="store_true",
+                   help="with --protocol P: also compute cadbench's own iou_best, iou_exact "
+                        "and chamfer beside P's metrics (by default a protocol run computes "
+                        "P's metrics and cadbench's VSR and iou only)")
     if not for_run:
         g.add_argument("--seed", type=int, default=0, help="seed for bootstrap and sampling")
 
@@ -56,7 +60,7 @@ def score_config_from_args(args):
     metric_cfg = MetricConfig(voxel_resolution=args.voxel_resolution,
                               compute_exact=not args.no_exact, compute_best=not args.no_best,
                               compute_mecagent=args.mecagent, seed=args.seed,
-                              protocol=args.protocol)
+                              protocol=args.protocol).for_protocol(args.all_metrics)
     return ScoreConfig(exec=exec_cfg, metrics=metric_cfg, workers=args.workers, seed=args.seed)
 
 

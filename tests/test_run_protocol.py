@@ -1,0 +1,54 @@
+"""`cadbench run --protocol P` scores a run folder's predictions under a peer's convention in
+a folder of its own (`protocol-P/`), next to cadbench's own scoring, without generating
+again, and keeps its record out of the leaderboard; `--rescore` scores a folder again."""
+
+import json
+
+from baselines.constant import box_program
+from cadbench.cli import main
+from cadbench.run import default_record_path
+
+PROGRAMS = {"a": box_program(1.0, 0.5, 0.25), "b": box_program(0.5, 0.5, 0.5)}
+
+
+def run(*args):
+    return main(["run", "--workers", "1", "--no-progress", "--model", "constant", *args])
+
+
+def dataset(tmp_path):
+    d = tmp_path / "tinyproto"
+    d.mkdir()
+    for pid, code in PROGRAMS.items():
+        (d / f"{pid}.py").write_text(code)
+    return d
+
+
+def test_a_protocol_run_scores_the_same_predictions_in_its_own_folder(tmp_path, capsys):
+    data, out = dataset(tmp_path), tmp_path / "r"
+    assert run("--dataset", str(data), "--out", str(out), "--no-record", "--no-best") == 0
+    own = (out / "results.jsonl").read_text()
+    generated = (out / "predictions.jsonl").read_text()
+    capsys.readouterr()
+    assert run("--dataset", str(data), "--out", str(out), "--protocol", "cadrille") == 0
+    err = capsys.readouterr().err
+    peer = out / "protocol-cadrille"
+    assert "a --protocol run" in err and str(peer / "record.json") in err
+    assert (out / "results.jsonl").read_text() == own            # cadbench's own untouched
+    assert (out / "predictions.jsonl").read_text() == generated  # nothing generated again
+    record = json.loads((peer / "record.json").read_text())
+    assert record["config"]["metrics"]["protocol"] == "cadrille"
+    assert record["metrics"]["protocol"]["headline"]["label"] == "mean iou"
+    assert not default_record_path(str(data), "test", "constant").exists()
+
+
+def test_rescore_scores_a_folder_again_that_resume_refuses(tmp_path, capsys):
+    data, out = dataset(tmp_path), tmp_path / "r"
+    assert run("--dataset", str(data), "--out", str(out), "--no-record", "--no-best") == 0
+    capsys.readouterr()
+    assert run("--dataset", str(data), "--out", str(out), "--no-record",
+               "--voxel-resolution", "32", "--no-best") == 2
+    assert "cadbench run --rescore" in capsys.readouterr().err
+    assert run("--dataset", str(data), "--out", str(out), "--no-record",
+               "--voxel-resolution", "32", "--no-best", "--rescore") == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["config"]["metrics"]["voxel_resolution"] == 32
