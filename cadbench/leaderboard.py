@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import InputError
 from .metrics import HEADLINE, ci_key, format_value, summary_key
 from .records import RunRecord, atomic_write_text
+from .repeats import RepeatSummary, format_stats
 
 START_MARKER = "<!-- leaderboard:start -->"
 END_MARKER = "<!-- leaderboard:end -->"
@@ -71,6 +72,7 @@ def records_frame(records: list[tuple[Path, RunRecord]]):
             "dependencies": sub.get("dependencies") or [],
             "by": m.get("by") or {},
             "git_commit": (r.provenance.get("git") or {}).get("commit"),
+            "repeats": r.repeats,       # a RepeatSummary: the cells show mean ± std
         }
         for _, metric, agg in METRIC_COLUMNS:
             row[summary_key(metric, agg)] = m.get(summary_key(metric, agg))
@@ -114,9 +116,23 @@ def human_duration(s) -> str:
     return f"{s / 3600:.1f} h"
 
 
+def _repeats(row) -> RepeatSummary | None:
+    reps = getattr(row, "repeats", None)
+    return reps if isinstance(reps, RepeatSummary) else None
+
+
+def _stats_cell(row, key: str, fmt, group: tuple[str, str] | None = None) -> str | None:
+    """`mean ± std` of a repeats record's key (overall or in a breakdown group), else None."""
+    reps = _repeats(row)
+    stats = reps.stats(key, group) if reps else None
+    return None if stats is None else format_stats(stats, fmt)
+
+
 def _metric_cell(row, metric: str, agg: str) -> str:
     value = getattr(row, summary_key(metric, agg))
     text = "–" if value is None or value != value else format_value(metric, value)
+    text = _stats_cell(row, summary_key(metric, agg),
+                       lambda v: format_value(metric, v)) or text
     if (metric, agg) == HEADLINE and row.iou_all_ci:
         lo, hi = row.iou_all_ci
         text += f" [{lo:.3f}, {hi:.3f}]"
@@ -141,7 +157,8 @@ def render_table(df) -> str:
     rows = []
     for r in df.itertuples():
         gen = r.gen_s_per_sample
-        rows.append([f"{r.model} (oracle)" if r.oracle else r.model, _num(r.vsr),
+        rows.append([f"{r.model} (oracle)" if r.oracle else r.model,
+                     _stats_cell(r, "vsr", _num) or _num(r.vsr),
                      *(_metric_cell(r, metric, agg) for _, metric, agg in METRIC_COLUMNS),
                      human_count(r.params), human_duration(r.train_time_s),
                      "–" if gen is None or gen != gen else f"{gen:.3g}",
@@ -169,6 +186,11 @@ def render_notes(df) -> str:
             bits.append(f"**{int(r.n_faults)} harness fault(s)** left out (not model failures)")
         if r.n_copies and not r.oracle:
             bits.append(f"**{int(r.n_copies)} prediction(s) reproduce the reference program**")
+        reps = _repeats(r)
+        if reps:
+            bits.append(f"**mean ± std over {reps.n_runs} runs** (seeds "
+                        f"{', '.join(map(str, reps.seeds))}; sample std, ddof={reps.ddof}; "
+                        f"no bootstrap CI)")
         if bits:
             lines.append(f"- **{r.model}**: " + ". ".join(bits) + ".")
     return "\n".join(lines)
@@ -187,9 +209,10 @@ def render_breakdowns(df) -> str:
         rows = []
         for v in values:
             cells = []
-            for by in df["by"]:
+            for row, by in zip(df.itertuples(), df["by"]):
                 group = (by or {}).get(f, {}).get(v)
-                cells.append("–" if group is None else _num(group.get(head)))
+                cells.append("–" if group is None else
+                             _stats_cell(row, head, _num, (f, v)) or _num(group.get(head)))
             n = max(((by or {}).get(f, {}).get(v) or {}).get("n", 0) for by in df["by"])
             rows.append([v, str(n), *cells])
         parts.append(f"IoU (all) by {f}:\n\n" + tabulate(
@@ -209,6 +232,10 @@ def render_tables(root: Path) -> str:
     if not records:
         return parts[0] + "\n\nNo run records yet.\n"
     df = records_frame(records)
+    if any(r.repeats is not None for _, r in records):
+        parts[0] = parts[0][:-1] + (" A cell `m ± s` is the mean and sample standard deviation "
+                                    "(ddof=1) over repeated runs (`cadbench run --repeats R`; "
+                                    "the notes say how many)._")
     for (dataset, split), group in df.groupby(["dataset", "split"], sort=True):
         full = int(max(int(n) for n in group["n"] if n == n))
         partial = group.apply(lambda r: _is_partial(r, full), axis=1)

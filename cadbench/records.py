@@ -14,11 +14,17 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputError
+from .repeats import RepeatSummary
 
 # 2: metrics on fused, validated solids (reference-anchored iou, no abstention), faults apart,
 # copies of the reference counted. Version-1 results are not comparable and are not read.
 SCHEMA_VERSION = 2
-KNOWN_SCHEMA_VERSIONS = {2}
+# 3: a run record combined from repeated runs (`repeats`, see repeats.py): its `metrics` are
+# means over the runs, without CIs. Only such records are written as 3, so a cadbench that
+# predates them refuses them ("upgrade cadbench") instead of reading means as one run's
+# numbers; every other record stays 2, byte for byte, and readers take both.
+REPEATS_SCHEMA_VERSION = 3
+KNOWN_SCHEMA_VERSIONS = {2, 3}
 
 class RecordError(InputError, ValueError):
     """A record file that cannot be read: names the file and line."""
@@ -77,9 +83,21 @@ class RunRecord:
     status_counts_all: dict[str, int] = field(default_factory=dict)  # over every candidate
     created: str = ""
     schema_version: int = SCHEMA_VERSION
+    # Repeated runs combined (`cadbench run --repeats R`): mean, std and values per metric,
+    # and the runs; `metrics` then holds the means. None for a single run (and not written).
+    repeats: RepeatSummary | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.repeats is None:
+            del d["repeats"]
+        else:
+            d["repeats"] = self.repeats.to_dict()
+            d["schema_version"] = max(self.schema_version, REPEATS_SCHEMA_VERSION)
+        return d
 
     def to_json(self) -> str:
-        return json.dumps(_finite(asdict(self)), sort_keys=True, indent=2)
+        return json.dumps(_finite(self.to_dict()), sort_keys=True, indent=2)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<record>") -> "RunRecord":
@@ -89,7 +107,14 @@ class RunRecord:
                    ("kind", "metrics", "status_counts")]
         if missing:
             raise RecordError(f"{source}: run record lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        if kw.get("repeats") is not None:
+            try:
+                kw["repeats"] = RepeatSummary.from_dict(kw["repeats"])
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise RecordError(f"{source}: `repeats` is not a repeat summary ({e!r})"
+                                  ) from None
+        return cls(**kw)
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(Path(path), self.to_json() + "\n")

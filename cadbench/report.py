@@ -307,46 +307,92 @@ def render_html(title: str, lines: list[str], hist, status, cases: list[Case]) -
 
 # -- the whole report ----------------------------------------------------------------------
 
-def headline(run_dir: Path) -> tuple[str, list[str], dict]:
-    """Title, metric lines and status counts from the run's record."""
+def read_record(run_dir: Path) -> RunRecord:
+    """The run's record (record.json, else a score folder's summary.json)."""
     path = run_dir / "record.json"
     if not path.exists():
         path = run_dir / "summary.json"
     if not path.exists():
         raise InputError(f"{run_dir}: no record.json or summary.json (not a scored run folder)")
-    rec = RunRecord.load(path)
-    m = rec.metrics
+    return RunRecord.load(path)
+
+
+def repeat_folders(run_dir: Path) -> list[Path]:
+    """The run folders of a `cadbench run --repeats` folder, as its record lists them
+    (relative ones from the checkout, else from here); [] for any other folder."""
+    path = run_dir / "record.json"
+    rec = RunRecord.load(path) if path.exists() else None
+    if rec is None or rec.repeats is None:
+        return []
+    root = Path(__file__).resolve().parent.parent
+    out = []
+    for r in rec.repeats.runs:
+        p = Path(r.run_dir)
+        out.append(p if p.is_absolute() or not (root / p).is_dir() else root / p)
+    return out
+
+
+def headline(run_dir: Path, more: list[Path] | None = None) -> tuple[str, list[str], dict]:
+    """Title, metric lines and status counts from the run's record; with `more` run folders
+    (repeats of the same run with other seeds), or for a record combined from repeats, each
+    number is the mean ± sample std over the runs."""
+    rec = read_record(run_dir)
+    if more:
+        from .repeats import combine_records
+        rec = combine_records([rec, *(read_record(d) for d in more)],
+                              [str(d) for d in [run_dir, *more]])
+    m, reps = rec.metrics, rec.repeats
+
+    def cell(key: str, group: tuple[str, str] | None = None, value=None) -> str:
+        stats = reps.stats(key, group) if reps else None
+        if stats is not None:
+            from .repeats import format_stats
+            return format_stats(stats, _fmt)
+        return _fmt(m.get(key) if value is None else value)
+
     where = "/".join(x for x in (rec.dataset, rec.split) if x)
     title = f"cadbench report: {rec.model or run_dir.name}" + (f" on {where}" if where else "")
-    metrics = "   ".join(f"{label} {_fmt(m.get(key))}" for label, key, _ in headline_rows(m))
-    lines = [f"samples {m.get('n')}   VSR {_fmt(m.get('vsr'))}   {metrics}",
+    metrics = "   ".join(f"{label} {cell(key)}" for label, key, _ in headline_rows(m))
+    lines = [f"samples {m.get('n')}   VSR {cell('vsr')}   {metrics}",
              "statuses: " + ", ".join(f"{k} {v}" for k, v in rec.status_counts.items())]
+    if reps:
+        lines.insert(0, f"over {reps.describe()}; statuses summed over the runs; the cases "
+                        f"below are from the first run")
     if m.get("n_faults"):
         lines.append(f"harness faults (left out of every metric): {m['n_faults']}")
     if rec.reference_faults:
         lines.append(f"references scored: {rec.n_references} of {rec.n_references_given}")
     for key, groups in (m.get("by") or {}).items():
         lines.append(f"IoU (all) by {key}: " + ", ".join(
-            f"{value} {_fmt(g.get('iou_all_mean'))} (n={g.get('n')})"
-            for value, g in sorted(groups.items())))
+            f"{value} {cell('iou_all_mean', (key, value), g.get('iou_all_mean'))} "
+            f"(n={g.get('n')})" for value, g in sorted(groups.items())))
     return title, lines, rec.status_counts
 
 
 def make_report(run_dir: Path, n_cases: int = 24, references: str | None = None,
                 predictions: str | None = None, out: Path | None = None,
-                progress: bool = True, samples: list | None = None) -> tuple[Path, Path]:
+                progress: bool = True, samples: list | None = None,
+                more: list[Path] | None = None) -> tuple[Path, Path]:
     """Write `report.html` and `report.png` (into `out`, default the run folder).
 
     The inputs and ground truth come from `samples` when given, else from `references`, else
-    from the dataset named in the run folder's run.json.
+    from the dataset named in the run folder's run.json. `more`: run folders of repeats of
+    this run (other seeds): the headline is then mean ± std over all of them; the charts and
+    cases are this run's. A `--repeats` folder (its combined record) reports its first run's
+    cases under the combined headline.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(f"{run_dir}: no such run folder")
+    run_dir = home = Path(run_dir)
+    more = [Path(d) for d in more or []]
+    for d in [run_dir, *more]:
+        if not d.is_dir():
+            raise InputError(f"{d}: no such run folder")
+    if not more and not (run_dir / "results.jsonl").exists() and repeat_folders(run_dir):
+        run_dir = repeat_folders(home)[0]     # the headline stays the combined record's
     results = load_results(run_dir / "results.jsonl")
     if not results:
         raise InputError(f"{run_dir}: no results.jsonl (score the run first)")
-    title, lines, counts = headline(run_dir)
+    title, lines, _ = headline(home, more)
+    counts = read_record(run_dir).status_counts   # the charts are of this one run
     first = [r for r in results if r.candidate == 0]
     ious = [float(r.metrics["iou"]) for r in first
             if r.status == "ok" and r.metrics.get("iou") is not None]
@@ -358,7 +404,7 @@ def make_report(run_dir: Path, n_cases: int = 24, references: str | None = None,
         by_id = {s.id: s for s in samples}
     cases = prepare_cases(pick_cases(results, n_cases), by_id, codes, _result_var(run_dir),
                           progress)
-    out = Path(out) if out else run_dir
+    out = Path(out) if out else home
     out.mkdir(parents=True, exist_ok=True)
     html_path, png_path = out / "report.html", out / "report.png"
     html_path.write_text(render_html(title, lines, hist, status, cases), encoding="utf-8")

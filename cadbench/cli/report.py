@@ -1,4 +1,6 @@
-"""`cadbench report RUN_DIR`: a self-contained HTML report and a PNG summary of a run."""
+"""`cadbench report RUN_DIR [RUN_DIR ...]`: a self-contained HTML report and a PNG summary of a
+run. Several folders (repeats of one run with other seeds), or the folder of a `cadbench run
+--repeats` record: the headline is mean ± sample std over the runs; the cases are the first's."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ from __future__ import annotations
 def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="write an HTML + PNG visual report of a run folder",
                               description=__doc__)
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by `cadbench run` "
-                   "(or `cadbench score`, with --references)")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="+",
+                   help="a folder made by `cadbench run` (or `cadbench score`, with "
+                        "--references); more than one: repeats of the same run (other "
+                        "seeds), reported as mean ± std, the cases from the first")
     p.add_argument("--cases", type=int, default=24, help="cases shown (half of them the worst)")
     p.add_argument("--references", default=None,
                    help="references for a `cadbench score` folder, in any format `score` "
@@ -28,13 +32,14 @@ def handle(args) -> int:
 
     if args.cases < 1:
         raise UserError("--cases must be at least 1")
-    run_dir = Path(args.run_dir)
+    run_dir, *more = [Path(d) for d in args.run_dir]
     samples = reference_samples(args.references) if args.references else None
     if samples is None and run_dir.is_dir() and not (run_dir / "run.json").exists():
         _say_what_is_missing(run_dir)
     html_path, png_path = make_report(run_dir, args.cases, None, args.predictions,
                                       Path(args.out) if args.out else None,
-                                      progress=not args.no_progress, samples=samples)
+                                      progress=not args.no_progress, samples=samples,
+                                      more=more)
     print(f"wrote {html_path} and {png_path}")
     return 0
 

@@ -48,6 +48,11 @@ def register(subparsers) -> None:
                    help="sampling temperature (default: the submission's own)")
     g.add_argument("--top-p", type=float, default=None, metavar="P",
                    help="nucleus sampling mass in (0, 1] (default: the submission's own)")
+    g.add_argument("--repeats", type=int, default=1, metavar="R",
+                   help="R runs, seeds --seed .. --seed+R-1, each in its own resumable run "
+                        "folder, combined into one record of mean ± sample std (ddof=1) per "
+                        "metric (with --out DIR: DIR/seed<S>/ and DIR/record.json); a "
+                        "deterministic submission is refused for R > 1")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder (default runs/<model>-<dataset>-<split>[-nN][-kK]"
                         "[-tT][-pP][-seedS][-<options>]); re-running resumes it; one "
@@ -74,13 +79,16 @@ def handle(args) -> int:
 
     from cadbench.cli import UserError
     from cadbench.cli.score import score_config_from_args
-    from cadbench.run import RunSettings, run_model
+    from cadbench.repeats import run_repeats
+    from cadbench.run import RunSettings
     from cadbench.submissions import parse_option_strings
 
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be positive")
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
+    if args.repeats < 1:
+        raise UserError("--repeats must be at least 1")
     if args.temperature is not None and not args.temperature >= 0:
         raise UserError(f"--temperature {args.temperature:g}: must be >= 0")
     if args.top_p is not None and not 0 < args.top_p <= 1:
@@ -96,7 +104,8 @@ def handle(args) -> int:
         write_record = True
     else:
         write_record = None
-    record = run_model(settings, run_dir=Path(args.out) if args.out else None,
+    # run_model itself for --repeats 1; else R runs (seeds S..S+R-1) and their combined record
+    record = run_repeats(settings, Path(args.out) if args.out else None, repeats=args.repeats,
                        record_path=Path(args.record) if args.record else None,
                        workers=config.workers, progress=not args.no_progress,
                        write_record=write_record, exec_config=config.exec,
@@ -122,15 +131,27 @@ def format_record_table(record) -> str:
     def num(v, fmt=".3f"):
         return "" if v is None else format(v, fmt)
 
-    rows = [("VSR", num(m.get("vsr")), ci("vsr_ci95"))]
-    rows += [(label, num(m.get(key), ".4f" if key.startswith("chamfer") else ".3f"), ci(cik))
+    reps = getattr(record, "repeats", None)
+
+    def value(key, fmt=".3f"):   # a repeats record: mean ± std over its runs
+        stats = reps.stats(key) if reps else None
+        if stats is not None:
+            from cadbench.repeats import format_stats
+            return format_stats(stats, lambda v: format(v, fmt))
+        return num(m.get(key), fmt)
+
+    rows = [("VSR", value("vsr"), ci("vsr_ci95"))]
+    rows += [(label, value(key, ".4f" if key.startswith("chamfer") else ".3f"), ci(cik))
              for label, key, cik in headline_rows(m)]
     for key in sorted(k for k in m if k.startswith(("pass@", "best_of_n"))):
-        rows.append((key, num(m[key]), ""))
+        rows.append((key, value(key), ""))
     rows.append(("images/s", num(sub.get("images_per_s"), ".2f"), ""))
     head = (f"{record.model} on {record.dataset}/{record.split}: {m.get('n')} samples, "
             f"statuses {record.status_counts}")
     notes = []
+    if reps:
+        notes.append(f"over {reps.describe()}; statuses summed over the runs; no bootstrap "
+                     f"CI (each run's own is in its run folder)")
     if m.get("n_faults"):
         notes.append(f"{m['n_faults']} harness fault(s) left out of every metric (re-run to "
                      f"retry them)")
@@ -139,6 +160,7 @@ def format_record_table(record) -> str:
                      f"references ({len(record.reference_faults)} could not be run)")
     if m.get("n_copies_normalized") and not sub.get("uses_ground_truth"):
         notes.append(f"{m['n_copies_normalized']} prediction(s) reproduce the reference program")
-    return (head + "\n" + tabulate(rows, headers=["metric", "value", "95% CI"],
+    return (head + "\n" + tabulate(rows, headers=["metric", "mean ± std" if reps else "value",
+                                                   "95% CI"],
                                    tablefmt="github", disable_numparse=True)
             + "".join(f"\nnote: {n}" for n in notes))
