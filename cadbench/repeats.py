@@ -284,8 +284,8 @@ def run_repeats(s: "RunSettings", run_dir: Path | None = None, repeats: int = 1,
     short continues where it stopped."""
     from .protocols import DEFAULT_PROTOCOL
     from .records import atomic_write_text
-    from .run import _shown_path, file_record, run_model, say
-    from .runlock import RunLock, make_private_dir
+    from .run import _shown_path, file_record, run_model, say, scoring_dir
+    from .runlock import RunLock, make_private, make_private_dir
 
     check_repeatable(s, repeats)
     if repeats == 1:
@@ -293,15 +293,16 @@ def run_repeats(s: "RunSettings", run_dir: Path | None = None, repeats: int = 1,
                          write_record=write_record, progress=progress, **run_kwargs)
     home, dirs = repeat_dirs(s, repeats, run_dir)
     records = []
-    for i, run_dir in enumerate(dirs):
-        say(f"repeat {i + 1} of {repeats}: seed {s.seed + i}, run folder {run_dir}")
-        records.append(run_model(replace(s, seed=s.seed + i), run_dir=run_dir,
+    for i, folder in enumerate(dirs):
+        say(f"repeat {i + 1} of {repeats}: seed {s.seed + i}, run folder {folder} (its own "
+            f"record stays there; the combined record of the {repeats} runs comes last)")
+        records.append(run_model(replace(s, seed=s.seed + i), run_dir=folder,
                                  write_record=False, progress=progress, **run_kwargs))
     combined = combine_records(records, [_shown_path(str(d)) or str(d) for d in dirs])
     # Under a peer's --protocol the record is kept apart and not filed (as `run_model` does:
     # the leaderboard holds cadbench's own protocol) unless --record PATH is given.
     protocol = (combined.config.get("metrics") or {}).get("protocol", DEFAULT_PROTOCOL)
-    keep = home if protocol == DEFAULT_PROTOCOL else home / f"protocol-{protocol}"
+    keep = scoring_dir(home, protocol)
     make_private_dir(keep)
     with RunLock(home, f"cadbench run --model {s.model} --repeats {repeats}"):
         atomic_write_text(keep / "record.json", combined.to_json() + "\n")
@@ -312,6 +313,7 @@ def run_repeats(s: "RunSettings", run_dir: Path | None = None, repeats: int = 1,
             whole = bool((combined.config.get("run") or {}).get("whole_split"))
             assert combined.model is not None
             file_record(combined, s, combined.model, keep, record_path, write_record, whole)
+        make_private(keep)
     assert combined.repeats is not None
     say(f"combined {combined.repeats.describe()}: {keep / 'record.json'}")
     return combined

@@ -295,3 +295,18 @@ def test_report_headline_is_mean_and_std_over_the_runs(three, tmp_path):
     html = html_path.read_text()
     assert f"{st.mean:.3f} ± {st.std:.3f}" in html and png_path.exists()
     assert html.count("class='case'") == 1
+
+
+def test_repeats_under_a_peer_protocol_keep_their_record_apart(picker, tmp_path, monkeypatch):
+    _, spec, cls = picker
+    cls.interrupt_after, cls.calls = None, 0
+    import cadbench.run as run_mod
+    target = tmp_path / "lb" / "tmp_picker.json"
+    monkeypatch.setattr(run_mod, "default_record_path", lambda *a: target)
+    s = RunSettings(model=spec, dataset="mem")
+    args = {**kw(), "metric_config": MetricConfig(protocol="benchcad")}
+    rec = run_repeats(s, tmp_path / "p", repeats=2, **args)
+    assert not target.exists()                 # the leaderboard holds cadbench's own protocol
+    kept = RunRecord.load(tmp_path / "p" / "protocol-benchcad" / "record.json")
+    assert kept.repeats == rec.repeats and rec.repeats.n_runs == 2
+    assert (tmp_path / "p" / "seed1" / "protocol-benchcad" / "record.json").exists()
