@@ -157,7 +157,9 @@ def render_table(df) -> str:
     rows = []
     for r in df.itertuples():
         gen = r.gen_s_per_sample
-        rows.append([f"{r.model} (oracle)" if r.oracle else r.model,
+        reps = _repeats(r)
+        name = f"{r.model} (oracle)" if r.oracle else r.model
+        rows.append([f"{name} ({reps.n_runs} runs)" if reps else name,
                      _stats_cell(r, "vsr", _num) or _num(r.vsr),
                      *(_metric_cell(r, metric, agg) for _, metric, agg in METRIC_COLUMNS),
                      human_count(r.params), human_duration(r.train_time_s),
@@ -234,8 +236,8 @@ def render_tables(root: Path) -> str:
     df = records_frame(records)
     if any(r.repeats is not None for _, r in records):
         parts[0] = parts[0][:-1] + (" A cell `m ± s` is the mean and sample standard deviation "
-                                    "(ddof=1) over repeated runs (`cadbench run --repeats R`; "
-                                    "the notes say how many)._")
+                                    "(ddof=1) over repeated runs (`cadbench run --repeats R`: "
+                                    "the Model column says how many, the notes which seeds)._")
     for (dataset, split), group in df.groupby(["dataset", "split"], sort=True):
         full = int(max(int(n) for n in group["n"] if n == n))
         partial = group.apply(lambda r: _is_partial(r, full), axis=1)

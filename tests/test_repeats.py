@@ -174,6 +174,7 @@ def test_leaderboard_and_run_table_show_mean_and_std(three, tmp_path):
     assert f"{st.mean:.3f} ± {st.std:.3f}" in text
     assert "mean ± std over 3 runs** (seeds 4, 5, 6; sample std, ddof=1" in text
     assert "sample standard deviation (ddof=1)" in text
+    assert "| tmp_picker (3 runs) " in text          # over how many runs, in the table itself
     row = next(line for line in text.splitlines() if line.startswith("| single"))
     assert "±" not in row and "[" in row     # a single run keeps its CI, no ±
     fam = combined.repeats.stats("iou_all_mean", ("family", "a"))
@@ -181,7 +182,8 @@ def test_leaderboard_and_run_table_show_mean_and_std(three, tmp_path):
 
     from cadbench.cli.run import format_record_table
     table = format_record_table(combined)
-    assert "mean ± std" in table and f"{st.mean:.3f} ± {st.std:.3f}" in table
+    assert "mean ± std over runs" in table and f"{st.mean:.3f} ± {st.std:.3f}" in table
+    assert "4 samples x 3 runs" in table and "95% CI" not in table
     assert "note: over 3 runs (seeds 4, 5, 6), mean ± sample std (ddof=1)" in table
     assert "±" not in format_record_table(single)
 

@@ -146,8 +146,8 @@ def format_record_table(record) -> str:
     for key in sorted(k for k in m if k.startswith(("pass@", "best_of_n"))):
         rows.append((key, value(key), ""))
     rows.append(("images/s", num(sub.get("images_per_s"), ".2f"), ""))
-    head = (f"{record.model} on {record.dataset}/{record.split}: {m.get('n')} samples, "
-            f"statuses {record.status_counts}")
+    head = (f"{record.model} on {record.dataset}/{record.split}: {m.get('n')} samples"
+            f"{f' x {reps.n_runs} runs' if reps else ''}, statuses {record.status_counts}")
     notes = []
     if reps:
         notes.append(f"over {reps.describe()}; statuses summed over the runs; no bootstrap "
@@ -160,7 +160,9 @@ def format_record_table(record) -> str:
                      f"references ({len(record.reference_faults)} could not be run)")
     if m.get("n_copies_normalized") and not sub.get("uses_ground_truth"):
         notes.append(f"{m['n_copies_normalized']} prediction(s) reproduce the reference program")
-    return (head + "\n" + tabulate(rows, headers=["metric", "mean ± std" if reps else "value",
-                                                   "95% CI"],
+    # no CI column for repeats: a bootstrap CI of one run says nothing of the mean over runs
+    table = [row[:2] for row in rows] if reps else rows
+    return (head + "\n" + tabulate(table, headers=["metric", "mean ± std over runs"] if reps
+                                   else ["metric", "value", "95% CI"],
                                    tablefmt="github", disable_numparse=True)
             + "".join(f"\nnote: {n}" for n in notes))
