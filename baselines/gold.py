@@ -1,12 +1,16 @@
-"""`gold`: returns each sample's ground-truth program.
+"""`gold`: returns each sample's ground truth, the reference it is scored against.
 
 A sanity check of the harness, not a model: it must score VSR 1.0 and IoU 1.0. It is the only
-built-in allowed to see `Sample.code` (`uses_ground_truth`).
+built-in allowed to see `Sample.code` (`uses_ground_truth`). Where a dataset's reference is a
+geometry file (`meta["reference_path"]`: the peers' layouts, GenCAD-Code with geometry_root)
+it returns that file (a Path: a geometry prediction), else the program.
 """
 
 from __future__ import annotations
 
-from cadbench.submissions import ModelCard, Submission, register_submission
+from pathlib import Path
+
+from cadbench.submissions import ModelCard, Output, Submission, register_submission
 
 
 @register_submission
@@ -17,5 +21,7 @@ class GoldSubmission(Submission):
     card = ModelCard("oracle: the reference program itself", pretrained="no learned weights",
                      training_data="the test references (a harness check, not a model)")
 
-    def generate(self, samples):
-        return [s.code for s in samples]
+    def generate(self, samples) -> list[Output]:
+        # the same choice as inputs.references_from_samples: the geometry file when named
+        return [Path(p) if (p := (s.meta or {}).get("reference_path")) else s.code
+                for s in samples]

@@ -3,7 +3,9 @@
 References: JSONL rows {"id", "code"} or {"id", "path"} (a geometry file: STEP, STL, OBJ, PLY,
 glTF/GLB; relative to the JSONL's folder, or absolute), mixed freely; the GenCAD-Code
 evaluation format {"question_id", "ground_truth"}; a folder of `<id>.<ext>` geometry files
-(and `<id>.py` programs); or a dataset spec `NAME[:SPLIT]` (e.g. `synth:test`).
+(and `<id>.py` programs); or a dataset spec `NAME[:SPLIT]` (e.g. `synth:test`; its loader's
+options as `dataset_options`, `--dataset-opt root=DIR`), whose samples' references are their
+`meta["reference_path"]` geometry files where they name one, else their programs.
 Predictions: JSONL rows {"id", "code"} or {"id", "path"} (a mesh or STEP file, for models that
 output geometry), optionally "candidate"; several rows per id allowed.
 
@@ -24,7 +26,9 @@ from .records import read_jsonl
 
 # File suffix -> the format the sandbox parses it as (the one place that decides which
 # geometry files are accepted). glTF: a .glb, or a .gltf whose buffers are embedded (the
-# sandbox sees only the file itself).
+# sandbox sees only the file itself). The order is the preference where a layout holds one id
+# in several formats (datasets/peers.py, gencad.attach_geometry): the B-rep (STEP) first, then
+# the meshes STL, OBJ, PLY, glTF.
 GEOMETRY_FORMATS: dict[str, str] = {".step": "step", ".stp": "step", ".stl": "stl",
                                     ".obj": "obj", ".ply": "ply", ".glb": "glb", ".gltf": "gltf"}
 
@@ -145,14 +149,16 @@ def _geometry_field(obj: dict, code_fields: tuple[str, ...], base: Path, where: 
     return GeometryFile.read(base / Path(value).expanduser(), where)
 
 
-def load_references(spec: str | Path) -> list[Reference]:
+def load_references(spec: str | Path, dataset_options: dict | None = None) -> list[Reference]:
     """Load references from a JSONL file, a folder of files named by id, or a dataset spec
-    `NAME[:SPLIT]`."""
+    `NAME[:SPLIT]` (or a dataset folder of programs). `dataset_options`: the dataset's loader
+    options (`--dataset-opt root=DIR`); only a dataset takes them."""
     path = Path(spec)
     if path.is_dir():
-        return _references_from_folder(path)
+        return _references_from_folder(path, dataset_options)
     if not path.exists() and not str(spec).endswith(".jsonl"):
-        return _references_from_dataset(str(spec))
+        return _references_from_dataset(str(spec), dataset_options)
+    _no_options(spec, dataset_options)
     refs: list[Reference] = []
     seen: dict[str, int] = {}
     for lineno, obj in read_jsonl(path):
@@ -171,7 +177,15 @@ def load_references(spec: str | Path) -> list[Reference]:
     return refs
 
 
-def _references_from_folder(folder: Path) -> list[Reference]:
+def _no_options(spec: str | Path, dataset_options: dict | None) -> None:
+    if dataset_options:
+        raise InputError(f"--dataset-opt {', '.join(sorted(dataset_options))}: {spec} is a "
+                         f"references file or folder, not a dataset; dataset options apply "
+                         f"to --references NAME[:SPLIT] (e.g. cadrille_test)")
+
+
+def _references_from_folder(folder: Path, dataset_options: dict | None = None
+                            ) -> list[Reference]:
     """`<id>.<ext>` geometry files, found in subfolders too (the id is then the path below
     `folder` without the suffix: `0067/00675497` in the DeepCAD/GenCAD layout), and `<id>.py`
     programs for ids that have no geometry file. A folder with no geometry file is a dataset
@@ -186,7 +200,8 @@ def _references_from_folder(folder: Path) -> list[Reference]:
                              f"{geometry[rid].name} and {f.name}; keep one")
         geometry[rid] = f
     if not geometry:
-        return _references_from_dataset(str(folder))
+        return _references_from_dataset(str(folder), dataset_options)
+    _no_options(folder, dataset_options)
     refs = [Reference(rid, geometry=GeometryFile.read(p)) for rid, p in geometry.items()]
     for py in sorted(folder.rglob("*.py")):
         rid = py.relative_to(folder).with_suffix("").as_posix()
@@ -210,9 +225,10 @@ def references_from_samples(samples: Iterable) -> list[Reference]:
     return out
 
 
-def _references_from_dataset(spec: str) -> list[Reference]:
-    from .datasets import load_references as dataset_references  # lazy: may build a split
-    return [Reference(i, code) for i, code in dataset_references(spec)]
+def _references_from_dataset(spec: str, dataset_options: dict | None = None
+                             ) -> list[Reference]:
+    from .datasets import load_reference_samples  # lazy: may build a split
+    return references_from_samples(load_reference_samples(spec, **(dataset_options or {})))
 
 
 def load_predictions(path: str | Path, allow_empty: bool = False) -> list[Prediction]:

@@ -89,7 +89,8 @@ def read_run_inputs(run_dir: Path, references: str | None, predictions: str | No
     elif load and run_json.exists():
         settings = json.loads(run_json.read_text())
         from .datasets import load_dataset
-        samples = {s.id: s for s in load_dataset(settings["dataset"], settings["split"])}
+        samples = {s.id: s for s in load_dataset(settings["dataset"], settings["split"],
+                                                 **settings.get("dataset_options", {}))}
     return samples, codes
 
 

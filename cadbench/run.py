@@ -5,7 +5,9 @@ The run folder holds everything a run made, so an interrupted run resumes where 
     .lock               held while a command writes here (one writer per folder)
     run.json            the settings the folder was made with (a resume must match them)
     checkpoint/         a submission fitted on the fly (no committed checkpoint existed)
-    predictions.jsonl   {id, candidate, code} rows, appended batch by batch
+    predictions.jsonl   {id, candidate, code} rows, appended batch by batch, or
+                        {id, candidate, path} for a geometry file a submission returned
+    geometry/           those files, copied in (path: relative to the run folder)
     timing.json         generation time accumulated over resumed invocations
     results.jsonl       scored candidates (scoring resumes from it)
     summary.json        the scoring record; record.json: the run record
@@ -23,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -37,6 +41,7 @@ from .submissions import (Sampling, Submission, SubmissionError, checkpoint_exis
 
 TRAIN_INFO_FILE = "train_info.json"   # written next to a checkpoint by `cadbench train`
 DEFAULT_BATCH_SIZE = 16
+GEOMETRY_DIR = "geometry"             # in a run folder: the geometry files a submission made
 
 
 @dataclass
@@ -53,6 +58,8 @@ class RunSettings:
     checkpoint: str | None = None      # None: the submission's default checkpoint
     temperature: float | None = None   # None: the submission's own default
     top_p: float | None = None
+    # the dataset loader's options (`--dataset-opt root=DIR`; datasets/options.py)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
 
     def sampling(self) -> Sampling:
         return Sampling(k=self.samples, temperature=self.temperature, top_p=self.top_p,
@@ -86,9 +93,10 @@ def dataset_label(dataset: str) -> str:
 
 def default_run_dir(s: RunSettings, model_name: str,
                     options: dict[str, Any] | None = None) -> Path:
-    """runs/<model>-<dataset>-<split>[-nN][-kK][-tT][-pP][-seedS][-<options>]: settings that
-    change the predictions change the folder, so a run with other settings never lands in
-    (and is never refused by) a folder made by another. `options`: the options given."""
+    """runs/<model>-<dataset>-<split>[-nN][-kK][-tT][-pP][-seedS][-<options>][-data-<dataset
+    options>]: settings that change the predictions change the folder, so a run with other
+    settings never lands in (and is never refused by) a folder made by another. `options`:
+    the options given."""
     parts = [model_name, dataset_label(s.dataset), s.split]
     if s.limit:
         parts.append(f"n{s.limit}")
@@ -102,16 +110,18 @@ def default_run_dir(s: RunSettings, model_name: str,
         parts.append(f"seed{s.seed}")
     if options:
         parts.append(options_label(options))
+    if s.dataset_options:   # `data-subset=hundred`, `data-<8 hex>` for a root=DIR
+        parts.append("data-" + options_label(s.dataset_options, hashed=""))
     return Path("runs") / "-".join(parts)
 
 
-def options_label(options: dict[str, Any]) -> str:
-    """`side=0.6_batch_size=2` when short and plain, else `opt-<8 hex>` of all of them."""
+def options_label(options: dict[str, Any], hashed: str = "opt-") -> str:
+    """`side=0.6_batch_size=2` when short and plain, else `<hashed><8 hex>` of all of them."""
     plain = "_".join(f"{k}={v}" for k, v in sorted(options.items()))
     if len(plain) <= 40 and all(c.isalnum() or c in "._=-" for c in plain):
         return plain
     blob = json.dumps(options, sort_keys=True, default=str).encode()
-    return "opt-" + hashlib.sha256(blob).hexdigest()[:8]
+    return hashed + hashlib.sha256(blob).hexdigest()[:8]
 
 
 def default_record_path(dataset: str, split: str, model_name: str) -> Path:
@@ -131,23 +141,27 @@ def read_train_info(ckpt: Path) -> dict:
         raise InputError(f"{path}: not valid JSON ({e})") from None
 
 
-def load_training_data(dataset: str, limit: int | None = None):
+def load_training_data(dataset: str, limit: int | None = None,
+                       dataset_options: dict[str, Any] | None = None):
     """(train, val) samples of a dataset; val is None when the dataset has no val split."""
     from .datasets import load_dataset
-    train = load_dataset(dataset, "train")
+    from .datasets.options import check_dataset_options
+    opts = check_dataset_options(dataset, dataset_options)
+    train = load_dataset(dataset, "train", **opts)
     if limit:
         train = train[:limit]
     try:
-        val = load_dataset(dataset, "val")
+        val = load_dataset(dataset, "val", **opts)
     except CadbenchError:
         val = None
     return train, val
 
 
 def fit_submission(sub: Submission, dataset: str, epochs: int | None, seed: int,
-                   limit: int | None = None) -> tuple[float, int]:
+                   limit: int | None = None, dataset_options: dict[str, Any] | None = None
+                   ) -> tuple[float, int]:
     """Fit on the dataset's train split (val when there is one): (seconds, training samples)."""
-    train, val = load_training_data(dataset, limit)
+    train, val = load_training_data(dataset, limit, dataset_options)
     say(f"fitting {sub.name} on {len(train)} {dataset_label(dataset)} training samples"
         f"{f' (val {len(val)})' if val else ''}; a non-learned baseline takes seconds, "
         f"a neural model minutes to hours on CPU")
@@ -184,7 +198,8 @@ def load_submission(cls: type[Submission], s: RunSettings, run_dir: Path) -> Loa
     sub = cls(**s.options)
     if not cls.needs_training:
         return LoadedSubmission(sub, "no training", None, None)
-    took, n_train = fit_submission(sub, s.dataset, None, s.seed)
+    took, n_train = fit_submission(sub, s.dataset, None, s.seed,
+                                   dataset_options=s.dataset_options)
     ckpt = run_dir / "checkpoint"
     sub.save(ckpt)  # so a resumed run reuses this fit
     write_train_info(ckpt, sub, s.dataset, took, None, s.seed, n_train)
@@ -194,15 +209,20 @@ def load_submission(cls: type[Submission], s: RunSettings, run_dir: Path) -> Loa
 
 # -- generation ----------------------------------------------------------------------------
 
-def read_predictions(path: Path) -> dict[tuple[str, int], str]:
+def read_predictions(path: Path) -> dict[tuple[str, int], str | Path]:
+    """(id, candidate) -> the program, or the geometry file's Path (a {id, candidate, path}
+    row, its path relative to the run folder) of a run's predictions.jsonl."""
     if not path.exists():
         return {}
-    out = {}
+    out: dict[tuple[str, int], str | Path] = {}
     for lineno, obj in read_jsonl(path, tolerate_torn_tail=True):
         try:
-            out[(str(obj["id"]), int(obj["candidate"]))] = str(obj["code"])
+            key = (str(obj["id"]), int(obj["candidate"]))
+            out[key] = (path.parent / str(obj["path"]) if "path" in obj
+                        else str(obj["code"]))
         except (KeyError, TypeError, ValueError):
-            raise InputError(f"{path}:{lineno}: expected {{id, candidate, code}}") from None
+            raise InputError(f"{path}:{lineno}: expected {{id, candidate, code}} or "
+                             f"{{id, candidate, path}}") from None
     return out
 
 
@@ -241,17 +261,51 @@ def candidates_per_sample(sub: Submission, sampling: Sampling, warn: bool = True
     return 1
 
 
-def _check_outputs(sub: Submission, batch, outputs, k: int) -> list[list[str]]:
+def _check_outputs(sub: Submission, batch, outputs, k: int) -> list[list[str | Path]]:
+    """Each sample's k candidates: program strings, or Paths of geometry files (a known
+    suffix, an existing file)."""
+    from .inputs import GEOMETRY_FORMATS
     if not isinstance(outputs, list) or len(outputs) != len(batch):
         n = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
         raise CadbenchError(f"submission {sub.name!r} returned {n} outputs for a batch of "
                             f"{len(batch)} samples (first id {batch[0].id})")
     for smp, cands in zip(batch, outputs):
         if (not isinstance(cands, list) or len(cands) != k
-                or not all(isinstance(c, str) for c in cands)):
+                or not all(isinstance(c, (str, Path)) for c in cands)):
             raise CadbenchError(f"submission {sub.name!r}: sample {smp.id}: expected {k} "
-                                f"program string(s), got {cands!r:.120}")
+                                f"candidate(s), each a program string or a pathlib.Path of a "
+                                f"geometry file, got {cands!r:.120}")
+        for c in cands:
+            if isinstance(c, Path) and (c.suffix.lower() not in GEOMETRY_FORMATS
+                                        or not c.is_file()):
+                why = ("no such file" if c.suffix.lower() in GEOMETRY_FORMATS else
+                       f"not a geometry file (known: {', '.join(GEOMETRY_FORMATS)})")
+                raise CadbenchError(f"submission {sub.name!r}: sample {smp.id}: {c}: {why} "
+                                    f"(a candidate that failed is the empty program \"\")")
     return outputs
+
+
+def geometry_file_name(sample_id: str, candidate: int, suffix: str) -> str:
+    """`<id>.<candidate><suffix>` with every character but letters, digits, `_` and `-`
+    replaced (ids may hold `/`: GenCAD's nested ids), plus a short hash of the id when it
+    had to change, so two ids never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", sample_id)[:80]
+    if safe != sample_id:
+        safe += "-" + hashlib.sha256(sample_id.encode()).hexdigest()[:8]
+    return f"{safe}.{candidate}{suffix.lower()}"
+
+
+def _keep_geometry(run_dir: Path, sample_id: str, candidate: int, src: Path) -> str:
+    """Copy a submission's geometry file into the run folder (so it is self-contained and a
+    resume finds it); returns its path relative to the run folder."""
+    folder = run_dir / GEOMETRY_DIR
+    make_private_dir(folder)
+    name = geometry_file_name(sample_id, candidate, src.suffix)
+    tmp = folder / f".{name}.tmp"
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, FILE_MODE)
+    os.replace(tmp, folder / name)
+    return f"{GEOMETRY_DIR}/{name}"
 
 
 def generate_predictions(sub: Submission, samples, sampling: Sampling, out_path: Path,
@@ -282,14 +336,29 @@ def generate_predictions(sub: Submission, samples, sampling: Sampling, out_path:
                 raw = sub.generate_many(task_view(sub, batch), sampling)
                 elapsed += time.perf_counter() - t0
                 for smp, cands in zip(batch, _check_outputs(sub, batch, raw, k)):
-                    for c, code in enumerate(cands):
-                        if (smp.id, c) not in done:
-                            out.write(json.dumps({"id": smp.id, "candidate": c,
-                                                  "code": code}))
+                    for c, cand in enumerate(cands):
+                        if (smp.id, c) in done:
+                            continue
+                        row: dict[str, Any] = {"id": smp.id, "candidate": c}
+                        if isinstance(cand, Path):  # the file first: a row names a copy
+                            row["path"] = _keep_geometry(out_path.parent, smp.id, c, cand)
+                        else:
+                            row["code"] = cand
+                        out.write(json.dumps(row))
                 bar.update(len(batch))
     finally:
         bar.close()   # the bar's line ends before any message that follows
     return len(todo), elapsed
+
+
+def _prediction(pred_path: Path, sample_id: str, candidate: int, value: str | Path):
+    """What scoring gets for one row of the run's predictions: (id, code, candidate), or a
+    geometry Prediction (the file hashed now; a copy removed since is named)."""
+    if isinstance(value, str):
+        return (sample_id, value, candidate)
+    from .inputs import GeometryFile, Prediction
+    where = f"{pred_path} (id {sample_id}, candidate {candidate})"
+    return Prediction(sample_id, candidate=candidate, geometry=GeometryFile.read(value, where))
 
 
 def _shown_path(path: str | None) -> str | None:
@@ -343,11 +412,12 @@ def _differences(theirs: dict, mine: dict) -> list[str]:
     for key in sorted(mine):
         if theirs.get(key) == mine[key]:
             continue
-        if key == "options" and isinstance(theirs.get(key), dict):
-            a, b = theirs[key], mine[key]
+        if key in ("options", "dataset_options") and isinstance(theirs.get(key, {}), dict):
+            a, b = theirs.get(key, {}), mine[key]
+            what = "option" if key == "options" else "dataset option"
             for opt in sorted(set(a) | set(b)):
                 if a.get(opt) != b.get(opt):
-                    out.append(f"option {opt}: {a.get(opt)!r} in the folder, "
+                    out.append(f"{what} {opt}: {a.get(opt)!r} in the folder, "
                                f"{b.get(opt)!r} now")
         elif key in theirs or key == "checkpoint_sha":
             out.append(f"{key}: {theirs.get(key)!r} in the folder, {mine[key]!r} now")
@@ -401,7 +471,8 @@ def _folder_settings(s: RunSettings, options: dict, k: int, stochastic: bool) ->
     return {"model": s.model, "dataset": s.dataset, "split": s.split, "limit": s.limit,
             "candidates": k, "seed": s.seed, "options": options, "checkpoint": s.checkpoint,
             "temperature": s.temperature if stochastic else None,
-            "top_p": s.top_p if stochastic else None}
+            "top_p": s.top_p if stochastic else None,
+            "dataset_options": s.dataset_options}
 
 
 def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | None = None,
@@ -425,6 +496,9 @@ def run_model(s: RunSettings, run_dir: Path | None = None, record_path: Path | N
     name = cls.name or cls.__name__
     # Options are checked before any folder exists: an unknown one or a bad value is named.
     given = {k: v for k, v in parse_options(cls, s.options).items() if k in s.options}
+    # and the dataset's options (types converted, paths absolute; an unknown one is named)
+    from .datasets.options import check_dataset_options
+    s = replace(s, dataset_options=check_dataset_options(s.dataset, s.dataset_options))
     sampling = s.sampling()
     run_dir = Path(run_dir) if run_dir else default_run_dir(s, name, given)
     created = make_private_dir(run_dir)
@@ -463,11 +537,17 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
 
     if load_samples is None:
         from .datasets import load_dataset as load_samples
-    all_samples = load_samples(s.dataset, s.split)
+    all_samples = load_samples(s.dataset, s.split, **s.dataset_options)
     samples = all_samples[:s.limit] if s.limit else all_samples
     if not samples:
         raise InputError(f"dataset {s.dataset} split {s.split}: no samples")
-    whole_split = len(samples) == len(all_samples)
+    # a subset, size... option makes the samples other than the split the leaderboard knows
+    from .datasets.options import changes_samples
+    whole_split = (len(samples) == len(all_samples)
+                   and not changes_samples(s.dataset, s.dataset_options))
+    # geometry files where the dataset names them (meta["reference_path"]), else programs
+    from .inputs import references_from_samples
+    references = references_from_samples(samples)
 
     loaded = load_submission(cls, s, run_dir)
     sub = loaded.submission
@@ -488,13 +568,16 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     order = {smp.id: i for i, smp in enumerate(samples)}
     keys = sorted((key for key in preds if key[0] in ids and key[1] < k),
                   key=lambda key: (order[key[0]], key[1]))
-    references = [(smp.id, smp.code) for smp in samples]
-    predictions = [(i, preds[(i, c)], c) for i, c in keys]
+    predictions = [_prediction(pred_path, i, c, preds[(i, c)]) for i, c in keys]
     exec_config = replace(exec_config or ExecConfig(), result_var=sub.result_var)
     config = ScoreConfig(exec=exec_config, metrics=metric_config or MetricConfig(),
                          workers=workers, seed=s.seed)
     # Candidates must not see the data the references come from (the cache is always hidden).
     hide = [s.dataset] if Path(s.dataset).exists() else []
+    hide += sorted({os.path.dirname(r.geometry.path) for r in references
+                    if r.geometry is not None})
+    hide += [v for v in s.dataset_options.values() if isinstance(v, str) and os.path.isabs(v)
+             and os.path.exists(v)]
     score_dir = scoring_dir(run_dir, config.metrics.protocol)
     outcome = score(references, predictions, score_dir, config, progress=progress,
                     resume=not rescore,
@@ -518,7 +601,7 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     })
     base = outcome.record
     provenance = dict(base.provenance)
-    provenance["dataset_hash"] = content_hash(references)
+    provenance["dataset_hash"] = content_hash(r.identity() for r in references)
     # the submission's own code and weights: a run of uncommitted code says so
     provenance["submission"] = submission_provenance(cls, loaded.checkpoint)
     run_config = {"limit": s.limit, "samples": s.samples, "seed": s.seed,
@@ -527,6 +610,10 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
                   # what generate_many got, and the candidates it was asked for per sample
                   "sampling": sampling.to_dict(), "candidates": k,
                   "stochastic": bool(sub.stochastic)}
+    if s.dataset_options:   # (absent without: older records stay comparable)
+        run_config["dataset_options"] = {
+            key: _shown_path(v) if isinstance(v, str) and os.path.isabs(v) else v
+            for key, v in s.dataset_options.items()}
     record = replace(
         base, kind="run", model=name, dataset=dataset_label(s.dataset), split=s.split,
         provenance=provenance, submission=meta, config={**base.config, "run": run_config})

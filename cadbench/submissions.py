@@ -21,6 +21,12 @@ samples sets `stochastic = True` and overrides `generate_many(samples, sampling)
 each sample from `sampling.seed_for(sample.id, candidate)` so resumes and batch sizes never
 change a prediction.
 
+A candidate is a program (a `str`) or, for a model that outputs geometry, a `pathlib.Path` to
+a geometry file (STEP, STL, OBJ, PLY, glTF: `inputs.GEOMETRY_FORMATS`). The run copies the
+file into its folder at once (the submission may delete it afterwards) and scores it as a
+mesh prediction in the sandbox, like `cadbench score` does an {id, path} row. A candidate
+that failed is the empty program "" (it scores as a failure).
+
 Where submissions come from (`get_submission(spec)` resolves a spec in this order):
   1. a file path `path/to/module.py:ClassName` (or `path/to/module.py` with one submission);
   2. a `package.module:ClassName` import path;
@@ -50,6 +56,9 @@ if TYPE_CHECKING:  # only for annotations: keep this module import-light
     from .datasets.base import Sample, TaskInput
 
 ENTRY_POINT_GROUP = "cadbench.submissions"
+
+# One candidate of a submission: a CadQuery program, or a geometry file it wrote.
+Output = str | Path
 
 # name -> "module:Class". Imported only when listed or used.
 BUILTIN_SUBMISSIONS: dict[str, str] = {
@@ -140,12 +149,15 @@ class Submission:
         self.options: dict[str, Any] = parse_options(type(self), options)
 
     # -- generation ------------------------------------------------------------------------
-    def generate(self, samples: list["TaskInput"]) -> list[str]:
-        """One program per sample, in order (batched: `samples` is a batch)."""
+    def generate(self, samples: list["TaskInput"]) -> list[Output]:
+        """One program (or geometry file, a Path) per sample, in order (batched: `samples`
+        is a batch)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
 
-    def generate_many(self, samples: list["TaskInput"], sampling: Sampling) -> list[list[str]]:
-        """The candidate programs of each sample, in order: `sampling.k` of them for a
+    def generate_many(self, samples: list["TaskInput"], sampling: Sampling
+                      ) -> list[list[Output]]:
+        """The candidates (programs or geometry files) of each sample, in order: `sampling.k`
+        of them for a
         stochastic submission (seeded per sample by `sampling.seed_for`), one otherwise.
 
         The default suits deterministic submissions: one `generate` call, one candidate each

@@ -14,6 +14,11 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="dataset name or path (default: synth, the embedded benchmark)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="a submission option (repeatable), e.g. --opt batch_size=8")
+    p.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the dataset's loader (repeatable), e.g. --dataset-opt "
+                        "root=~/data/CADBench for the peers' layouts, geometry_root=DIR, "
+                        "subset=hundred (docs/datasets.md); an unknown key is named with the "
+                        "loader's own")
     p.add_argument("--seed", type=int, default=0,
                    help="run: seeds each sample's sampling (with its id) and the bootstrap; "
                         "train: the training seed (default 0)")
@@ -81,6 +86,7 @@ def handle(args) -> int:
     from cadbench.cli.score import score_config_from_args
     from cadbench.repeats import run_repeats
     from cadbench.run import RunSettings
+    from cadbench.datasets.options import parse_dataset_option_strings
     from cadbench.submissions import parse_option_strings
 
     if args.limit is not None and args.limit <= 0:
@@ -97,7 +103,8 @@ def handle(args) -> int:
     settings = RunSettings(model=args.model, dataset=args.dataset, split=args.split,
                            limit=args.limit, samples=args.samples, seed=args.seed,
                            options=parse_option_strings(args.opt), checkpoint=args.checkpoint,
-                           temperature=args.temperature, top_p=args.top_p)
+                           temperature=args.temperature, top_p=args.top_p,
+                           dataset_options=parse_dataset_option_strings(args.dataset_opt))
     if args.no_record:
         write_record = False
     elif args.record is not None:

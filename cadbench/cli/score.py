@@ -80,6 +80,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run folder for results.jsonl and summary.json "
                    "(created private, 0700; one command at a time: a second one on the same "
                    "folder stops at once)")
+    p.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --references NAME[:SPLIT]: an option of the dataset's loader "
+                        "(repeatable), e.g. --dataset-opt root=DIR (docs/datasets.md)")
     p.add_argument("--no-resume", action="store_true",
                    help="score everything again instead of resuming from results.jsonl")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -96,7 +99,11 @@ def handle(args) -> int:
     from cadbench.runlock import RunLock, make_private, make_private_dir, remove_if_empty
     from cadbench.scoring import format_summary_table, score
     config = score_config_from_args(args)
-    refs = load_references(args.references)    # both read before any folder is made
+    from cadbench.datasets.options import parse_dataset_option_strings
+    dataset_options = parse_dataset_option_strings(args.dataset_opt)
+    refs = load_references(args.references, dataset_options)  # both read before any folder
+    # the dataset's own folders (root=DIR...) are hidden from candidates too
+    data_dirs = [os.path.abspath(os.path.expanduser(v)) for v in dataset_options.values()]
     preds = load_predictions(args.predictions)
     # the folders of geometry references too (a manifest may name files anywhere)
     ref_dirs = sorted({os.path.dirname(r.geometry.path) for r in refs if r.geometry is not None})
@@ -109,7 +116,7 @@ def handle(args) -> int:
                                 scheduler=args.scheduler,
                                 label={"dataset": str(args.references)},
                                 hide_paths=[p for p in (args.references, args.predictions,
-                                                        *ref_dirs, *args.hide)
+                                                        *ref_dirs, *data_dirs, *args.hide)
                                             if os.path.exists(p)])
             finally:
                 make_private(args.out)

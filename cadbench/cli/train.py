@@ -32,8 +32,11 @@ def handle(args) -> int:
                         f"pass --out DIR")
     if not cls.needs_training:
         say(f"{cls.name} needs no training; fitting anyway (its fit may do nothing)")
+    from cadbench.datasets.options import parse_dataset_option_strings
+    dataset_options = parse_dataset_option_strings(args.dataset_opt)
     sub = cls(**parse_option_strings(args.opt))
-    took, n_train = fit_submission(sub, args.dataset, args.epochs, args.seed, args.limit)
+    took, n_train = fit_submission(sub, args.dataset, args.epochs, args.seed, args.limit,
+                                   dataset_options)
     sub.save(out)
     write_train_info(out, sub, args.dataset, took, args.epochs, args.seed, n_train)
     print(f"trained {sub.name} in {took:.1f} s ({sub.num_parameters():,} parameters); "

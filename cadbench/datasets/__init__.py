@@ -72,27 +72,36 @@ def load_dataset(name_or_path: str, split: str = "test", **kw) -> list[Sample]:
     raise AssertionError("unreachable")
 
 
-def load_references(spec: str, split: str | None = None, **kw) -> list[tuple[str, str]]:
-    """(id, code) pairs for scoring, from a dataset spec.
+def load_reference_samples(spec: str, split: str | None = None, **kw) -> list[Sample]:
+    """The samples whose references scoring uses, from a dataset spec, without images.
 
     `spec` is a registered name (`synth`, `synth:val`, `gencad:test`), a folder, or an
     evaluation JSONL (`question_id`/`ground_truth`). `name:split` picks the split; an explicit
-    `split=` wins. Images are not loaded."""
+    `split=` wins. `kw`: the dataset's options (checked against its loader, see options.py).
+    A sample's reference is its `meta["reference_path"]` geometry file when it names one
+    (`inputs.references_from_samples`), else its program."""
+    from .options import check_dataset_options
     head, _, tail = str(spec).partition(":")
     name, sp = (head, tail) if tail and head in _REGISTRY else (str(spec), "")
+    kw = check_dataset_options(name, kw)
     kw.setdefault("with_images", False)
-    samples = load_dataset(name, split or sp or "test", **kw)
-    return [(s.id, s.code) for s in samples]
+    return load_dataset(name, split or sp or "test", **kw)
 
 
-def _load_synth(split: str, **kw) -> list[Sample]:
-    from .synth import load_synth
-    return load_synth(split, **kw)
+def load_references(spec: str, split: str | None = None, **kw) -> list[tuple[str, str]]:
+    """(id, code) pairs of `load_reference_samples` (code references only)."""
+    return [(s.id, s.code) for s in load_reference_samples(spec, split, **kw)]
 
 
-def _load_gencad(split: str, **kw) -> list[Sample]:
-    from .gencad import load_gencad
-    return load_gencad(split, **kw)
+def _lazy(target: str) -> Loader:
+    """A loader that imports `module:function` on first call and passes the split on;
+    `target` is also where options.py reads the dataset's options off."""
+    def loader(split: str, **kw) -> list[Sample]:
+        import importlib
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)(split, **kw)
+    loader.target = target  # type: ignore[attr-defined]
+    return loader
 
 
 def _load_gencad50(split: str, **kw) -> list[Sample]:
@@ -100,10 +109,13 @@ def _load_gencad50(split: str, **kw) -> list[Sample]:
     return load_shared_subset50(**kw)
 
 
-register_dataset("synth", _load_synth,
+_load_gencad50.target = "cadbench.datasets.gencad:load_eval_file"  # type: ignore[attr-defined]
+
+
+register_dataset("synth", _lazy("cadbench.datasets.synth:load_synth"),
                  "embedded procedural GenCAD-style parts, built locally (train/val/test)",
                  splits=("train", "val", "test"))
-register_dataset("gencad", _load_gencad,
+register_dataset("gencad", _lazy("cadbench.datasets.gencad:load_gencad"),
                  "local copy of HF CADCODER/GenCAD-Code (save_to_disk or parquet); "
                  "subset='hundred' for hundred_subset", splits=("train", "validation", "test"))
 register_dataset("gencad50", _load_gencad50,
@@ -111,7 +123,7 @@ register_dataset("gencad50", _load_gencad50,
                  splits=("test",))
 
 __all__ = ["Sample", "DatasetInfo", "register_dataset", "list_datasets", "load_dataset",
-           "load_references", "get_dataset_info"]
+           "load_references", "load_reference_samples", "get_dataset_info"]
 
 from .peers import LOADERS as _PEER_LOADERS  # noqa: E402 - the peers' layouts (datasets/peers.py)
 for _name, (_loader, _desc) in _PEER_LOADERS.items():

@@ -21,6 +21,7 @@ candidates <id>+<k>.py) for scoring under their protocols."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetNotFound, InputError
+from ..inputs import GEOMETRY_FORMATS
 from .base import Sample
 
-GEOMETRY_SUFFIXES = (".step", ".stp", ".stl", ".obj", ".ply")
+# The suffixes a layout's reference files may have, in the order one is preferred when an id
+# has several: inputs.GEOMETRY_FORMATS decides which formats exist and their order (the B-rep,
+# STEP, before the meshes STL, OBJ, PLY, glTF).
+GEOMETRY_SUFFIXES = tuple(GEOMETRY_FORMATS)
 CADBENCH_LABELS = ("easy", "medium", "hard")
 
 CADBENCH_HOW = """\
@@ -75,7 +80,8 @@ def _image(path: Path) -> np.ndarray | None:
 
 
 def _geometry_files(folder: Path) -> dict[str, Path]:
-    """id -> geometry file in `folder`, one format per id (STEP before STL before OBJ)."""
+    """id -> geometry file in `folder`, one format per id (GEOMETRY_SUFFIXES' order: STEP
+    before STL before OBJ, PLY, glTF)."""
     found: dict[str, Path] = {}
     for suffix in GEOMETRY_SUFFIXES:
         for f in sorted(folder.glob(f"*{suffix}")):
@@ -103,7 +109,7 @@ def load_cadbench2026(split: str = "bench0", root: str | Path | None = None,
             image = _image(image_dir / f"{file_id}.png") if with_images else None
             meta = {"source": "cadbench2026", "split": split, "family": split,
                     "label": label or "none", "reference_path": str(path),
-                    "reference_format": path.suffix.lstrip(".").lower(),
+                    "reference_format": GEOMETRY_FORMATS[path.suffix.lower()],
                     "image_source": "dataset" if image is not None else "missing"}
             samples.append(Sample(file_id, "", image, meta))
     if not samples:
@@ -222,6 +228,7 @@ def read_cadrille_outputs(pred_py_path: str | Path) -> list[PeerPrediction]:
 
 
 def _from_kw(fn, default_split: str):
+    @functools.wraps(fn)  # __wrapped__: datasets/options.py reads the options off `fn`
     def loader(split: str = default_split, **kw) -> list[Sample]:
         return fn(split if split != "test" else default_split, **kw)
     return loader
