@@ -312,3 +312,17 @@ def test_repeats_under_a_peer_protocol_keep_their_record_apart(picker, tmp_path,
     kept = RunRecord.load(tmp_path / "p" / "protocol-benchcad" / "record.json")
     assert kept.repeats == rec.repeats and rec.repeats.n_runs == 2
     assert (tmp_path / "p" / "seed1" / "protocol-benchcad" / "record.json").exists()
+
+
+def test_cli_report_takes_several_run_folders(three, tmp_path, capsys):
+    tmp, combined, _, _ = three
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text("".join(json.dumps({"id": i, "code": c}) + "\n" for i, c in REFS.items()))
+    folders = [str(tmp / "r3" / f"seed{seed}") for seed in (4, 5, 6)]
+    assert main(["report", *folders, "--references", str(refs), "--cases", "1",
+                 "--out", str(tmp_path / "rep"), "--no-progress"]) == 0
+    st = combined.repeats.metrics["iou_all_mean"]
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert f"IoU (all) {st.mean:.3f} ± {st.std:.3f}" in html and "over 3 runs" in html
+    assert main(["report", folders[0], str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
