@@ -111,7 +111,9 @@ def default_run_dir(s: RunSettings, model_name: str,
     if options:
         parts.append(options_label(options))
     if s.dataset_options:   # `data-subset=hundred`, `data-<8 hex>` for a root=DIR
-        parts.append("data-" + options_label(s.dataset_options, hashed=""))
+        from .datasets.options import check_dataset_options   # as run.json has them
+        converted = check_dataset_options(s.dataset, s.dataset_options)
+        parts.append("data-" + options_label(converted, hashed=""))
     return Path("runs") / "-".join(parts)
 
 

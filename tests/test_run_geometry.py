@@ -71,6 +71,11 @@ def test_the_default_run_folder_names_the_dataset_options(cadrille_root, tmp_pat
                    f"root={cadrille_root}", "--limit", "1", "--no-record") == 0
     (name,) = [p.name for p in (tmp_path / "runs").iterdir()]
     assert name.startswith("gold-cadrille_test-test-n1-data-") and len(name.split("-")[-1]) == 8
+    # the same root spelt relative to the working folder: the same folder, resumed
+    assert run_cli("--model", "gold", "--dataset", "cadrille_test", "--dataset-opt",
+                   f"root={cadrille_root.relative_to(tmp_path)}", "--limit", "1",
+                   "--no-record") == 0
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [name]
 
 
 def test_score_takes_dataset_options_for_a_dataset_spec(cadrille_root, tmp_path):
