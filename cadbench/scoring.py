@@ -412,6 +412,9 @@ def score(references: Iterable, predictions: Iterable, out_dir: str | Path,
     statistics down by (e.g. {"label": "easy", "family": "plate"})."""
     hidden = tuple(sorted(os.path.abspath(str(p)) for p in hide_paths))
     harness = os.getpid() if backend == "loky" else None  # a Dask worker may be elsewhere
+    if backend == "loky":  # one cadquery import for every sandbox of the run (hatchery.py)
+        from .execute import hatchery
+        hatchery.ensure_started()
     refs = _as_references(references)
     preds = _as_predictions(predictions)
     out_dir = Path(out_dir)

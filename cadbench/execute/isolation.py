@@ -22,6 +22,7 @@ CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+ADDR_NO_RANDOMIZE = 0x0040000
 
 # Candidates run as a uid of their own (no /etc/passwd entry needed), one per warm worker, so
 # that "kill every process of this uid" can only ever hit this worker's candidates.
@@ -40,6 +41,23 @@ def _check(ret: int, what: str) -> None:
 
 def prctl(option: int, arg: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def fixed_layout(module: str) -> None:
+    """Re-exec `python -m module` once with address-space randomisation off (the warm worker
+    and the hatchery that forks warm workers): OCC's tessellation of a program depends on
+    where its objects lie in memory (the order of pointer-keyed maps), so with a random layout
+    two warm workers could mesh the same program with last-bit differences. Every candidate
+    forks from a template, so one fixed layout makes meshes reproducible across workers and
+    runs. ASLR protects nothing inside the sandbox: a candidate already runs whatever code it
+    likes in its own process. Inheritable descriptors (the hatchery's socket) survive."""
+    import sys
+    current = _libc.personality(0xFFFFFFFF)
+    if current == -1 or current & ADDR_NO_RANDOMIZE:
+        return
+    if _libc.personality(current | ADDR_NO_RANDOMIZE) == -1:
+        return
+    os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
 
 
 def set_child_subreaper() -> None:

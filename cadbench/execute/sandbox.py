@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from ..inputs import GeometryFile
 from . import status as S
 from .child import FACES_FILE, VERTICES_FILE
 from .isolation import remove_tree
+
+if TYPE_CHECKING:
+    from .hatchery import HatchedProcess
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +95,7 @@ class Sandbox:
         self.mesh_readers = mesh_readers
         self.hide_paths = tuple(os.path.abspath(str(p)) for p in hide_paths)
         self.restarts = 0            # times the warm worker died and was restarted
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen | HatchedProcess | None = None
         self._base: str | None = None
         self._buf = b""
         self.worker_info: dict = {}
@@ -132,7 +136,11 @@ class Sandbox:
         pkg_root = str(Path(__file__).resolve().parents[2])
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": pkg_root,
                "HOME": self._base, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        self._proc = subprocess.Popen(
+        # Forked by the harness's hatchery where one answers (cadquery imported once per run),
+        # else a fresh interpreter: the same zygote either way. (Imported here: the package
+        # must not hold hatchery.py when `python -m cadbench.execute.hatchery` runs it.)
+        from . import hatchery
+        self._proc = hatchery.hatch(self._base, self.mesh_readers, env) or subprocess.Popen(
             [sys.executable, "-m", "cadbench.execute.zygote", self._base,
              *(["--mesh-readers"] if self.mesh_readers else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
@@ -184,7 +192,9 @@ class Sandbox:
             self._base = None
 
     @staticmethod
-    def _kill(proc: subprocess.Popen) -> None:
+    def _kill(proc: subprocess.Popen | HatchedProcess) -> None:
+        if not isinstance(proc, subprocess.Popen):  # hatched
+            proc.poll()  # not our child: once gone, its pid may be reused at any time
         if proc.returncode is None:  # not reaped yet, so its pid (= group id) cannot be reused
             try:
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -29,28 +29,9 @@ import sys
 import tempfile
 import time
 
-ADDR_NO_RANDOMIZE = 0x0040000
-
-
-def _fixed_layout() -> None:
-    """Re-exec once with address-space randomisation off: OCC's tessellation of a program
-    depends on where its objects lie in memory (the order of pointer-keyed maps), so with a
-    random layout two warm workers could mesh the same program with last-bit differences.
-    Every candidate forks from the template, so one fixed layout makes meshes reproducible
-    across workers and runs. ASLR protects nothing inside the sandbox: a candidate already runs
-    whatever code it likes in its own process."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    current = libc.personality(0xFFFFFFFF)
-    if current == -1 or current & ADDR_NO_RANDOMIZE:
-        return
-    if libc.personality(current | ADDR_NO_RANDOMIZE) == -1:
-        return
-    os.execv(sys.executable, [sys.executable, "-m", "cadbench.execute.zygote", *sys.argv[1:]])
-
-
 if __name__ == "__main__":  # before the expensive imports below
-    _fixed_layout()
+    from cadbench.execute.isolation import fixed_layout
+    fixed_layout("cadbench.execute.zygote")
 
 # The warm worker must not have OCC worker threads when it forks (a child forked after OCC ran
 # a parallel boolean hung): one thread in OCC's pool, booleans and meshing sequential.
@@ -397,11 +378,14 @@ def _read_tail(path: str, max_bytes: int) -> str:
         return f.read(max_bytes).decode("utf-8", errors="replace")
 
 
-def main() -> None:
+def main(warmed: bool = False) -> None:
+    """Serve the Sandbox on stdin/stdout. `warmed`: warm_up already ran in this process's
+    memory (a zygote forked by the hatchery, which warms up once for all of them)."""
     base_dir = sys.argv[1]
     iso.set_child_subreaper()
     private_mounts = iso.private_mount_namespace()
-    warm_up()
+    if not warmed:
+        warm_up()
     # Our stdout is the protocol pipe: keep Python's sys.stdout on it, print nothing else.
     code = 0
     try:

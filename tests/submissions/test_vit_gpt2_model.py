@@ -68,11 +68,19 @@ def pretrained(tmp_path_factory):
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test at once (no hang)."""
+    """Any attempt to open a network connection fails the test at once (no hang); a local
+    Unix socket (the sandbox's hatchery, execute/hatchery.py) is not the network."""
     def refuse(*args, **kwargs):
         raise AssertionError("network access attempted")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+    def guarded(original):
+        def connect(self, *args, **kwargs):
+            if self.family == socket.AF_UNIX:
+                return original(self, *args, **kwargs)
+            return refuse()
+        return connect
+    monkeypatch.setattr(socket.socket, "connect", guarded(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(socket.socket.connect_ex))
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
