@@ -532,6 +532,9 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
     from .provenance import content_hash, submission_provenance
     from .scoring import score
 
+    if backend == "loky":  # its cadquery import overlaps loading the data and the model
+        from .execute import hatchery
+        hatchery.ensure_started()
     options = parse_options(cls, s.options)
     check_generate_many(cls)
     k = sampling.k if cls.stochastic else 1

@@ -99,6 +99,9 @@ def handle(args) -> int:
     from cadbench.runlock import RunLock, make_private, make_private_dir, remove_if_empty
     from cadbench.scoring import format_summary_table, score
     config = score_config_from_args(args)
+    if args.backend == "loky":  # its cadquery import overlaps reading the inputs
+        from cadbench.execute import hatchery
+        hatchery.ensure_started()
     from cadbench.datasets.options import parse_dataset_option_strings
     dataset_options = parse_dataset_option_strings(args.dataset_opt)
     refs = load_references(args.references, dataset_options)  # both read before any folder
