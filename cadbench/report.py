@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .inputs import Source
 from .metrics import headline_rows
 from .records import RunRecord, SampleResult, load_results
 
@@ -69,14 +71,15 @@ def pick_cases(results: list[SampleResult], n: int) -> list[SampleResult]:
 
 def read_run_inputs(run_dir: Path, references: str | None, predictions: str | None,
                     load: bool = True):
-    """(samples by id or None, predicted code by id) for a run or score folder."""
-    codes: dict[str, str] = {}
+    """(samples by id or None, the prediction by id: its program, or the GeometryFile of a
+    mesh or STEP prediction) for a run or score folder."""
+    codes: dict[str, Source] = {}
     pred_path = Path(predictions) if predictions else run_dir / "predictions.jsonl"
     if pred_path.exists():
         from .inputs import load_predictions
         for p in load_predictions(pred_path):
             if p.candidate == 0:
-                codes[p.id] = p.code
+                codes[p.id] = p.source
     samples = None
     run_json = run_dir / "run.json"
     if references and Path(references).exists():
@@ -101,7 +104,15 @@ def _result_var(run_dir: Path) -> str:
     return "solid"
 
 
-def _gt_mesh_from_cache(code: str, exec_config):
+def _shown_source(source: Source) -> str:
+    """What the report shows as a prediction's text: its program, or which file it was."""
+    if isinstance(source, str):
+        return source
+    return (f"# geometry file {os.path.basename(source.path)} ({source.format}, "
+            f"{source.size} bytes, sha256 {source.sha256[:16]})")
+
+
+def _gt_mesh_from_cache(code: Source, exec_config):
     """The mesh scoring cached for this reference, or None."""
     from .geometry.mesh import Mesh
     from .scoring import gt_cache_dir, gt_key
@@ -119,6 +130,7 @@ def prepare_cases(picked: list[SampleResult], samples, codes, result_var: str,
 
     from .config import ExecConfig
     from .execute import Sandbox
+    from .inputs import references_from_samples
     from .render import render_mesh
 
     exec_config = ExecConfig(result_var=result_var)
@@ -127,14 +139,16 @@ def prepare_cases(picked: list[SampleResult], samples, codes, result_var: str,
         for r in tqdm(picked, desc="render cases", unit="case", file=sys.stderr,
                       disable=not progress):
             iou = r.metrics.get("iou") if r.status == "ok" else None
+            source = codes.get(r.id, "")
             case = Case(id=r.id, status=r.status, iou=iou, error=r.error,
-                        code=codes.get(r.id, ""))
+                        code=_shown_source(source))
             sample = samples.get(r.id) if samples else None
             if sample is not None:
                 case.input_image = getattr(sample, "image", None)
-                mesh = _gt_mesh_from_cache(sample.code, exec_config)
+                reference = references_from_samples([sample])[0].source  # program or file
+                mesh = _gt_mesh_from_cache(reference, exec_config)
                 if mesh is None:
-                    res = sandbox.run(sample.code)
+                    res = sandbox.run(reference)
                     mesh = res.mesh
                     if mesh is None:
                         case.notes.append(f"ground truth: {res.status}")
@@ -145,8 +159,8 @@ def prepare_cases(picked: list[SampleResult], samples, codes, result_var: str,
             if r.id not in codes:
                 case.pred_note = "code not given"
                 case.notes.append("prediction code not available (pass --predictions)")
-            elif case.code.strip():
-                res = sandbox.run(case.code)
+            elif not isinstance(source, str) or source.strip():
+                res = sandbox.run(source)
                 if res.mesh is not None:
                     case.pred_image = render_mesh(res.mesh, size=THUMB)
             cases.append(case)

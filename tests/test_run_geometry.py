@@ -238,3 +238,21 @@ def test_gencad_geometry_root_from_the_command_line(tmp_path):
     results = {r["id"]: r for r in map(json.loads, (tmp_path / "run" / "results.jsonl")
                                        .read_text().splitlines())}
     assert results["1"]["picked_by"] == "file:step" and results["2"]["picked_by"] == "file:stl"
+
+
+def test_the_report_renders_geometry_references_and_predictions(cadrille_root, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("--model", "gold", "--dataset", "cadrille_test", "--dataset-opt",
+                   f"root={cadrille_root}", "--out", str(out), "--no-record") == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "rep"), "--no-progress"]) == 0
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "# geometry file 1.0.stl (stl" in page          # what the prediction was
+    assert "reference not available" not in page and "ground truth:" not in page
+    # both files rendered, the reference's and the prediction's (not placeholders)
+    from cadbench.records import load_results
+    from cadbench.report import prepare_cases, read_run_inputs
+    samples, sources = read_run_inputs(out, None, None)
+    cases = prepare_cases(load_results(out / "results.jsonl"), samples, sources, "solid",
+                          progress=False)
+    assert len(cases) == 2 and all(c.gt_image is not None and c.pred_image is not None
+                                   for c in cases)
