@@ -276,13 +276,8 @@ def _convert(cls: type[Submission], key: str, value: Any, default: Any) -> Any:
 
 def parse_option_strings(pairs: list[str] | None) -> dict[str, str]:
     """`["size=64", "device=cpu"]` -> {"size": "64", "device": "cpu"} (the CLI's --opt)."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise SubmissionError(f"--opt {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = value
-    return out
+    from .keyvalue import parse_key_values
+    return parse_key_values(pairs, "--opt", SubmissionError)
 
 
 # -- registry ------------------------------------------------------------------------------

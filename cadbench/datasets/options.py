@@ -33,13 +33,8 @@ RESERVED = {"split": "use --split (or --references NAME:SPLIT)",
 
 def parse_dataset_option_strings(pairs: list[str] | None) -> dict[str, str]:
     """`["root=~/data", "subset=hundred"]` -> {"root": "~/data", "subset": "hundred"}."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--dataset-opt {pair!r}: expected KEY=VALUE (e.g. root=DIR)")
-        out[key.strip()] = value
-    return out
+    from ..keyvalue import parse_key_values
+    return parse_key_values(pairs, "--dataset-opt", example="root=DIR")
 
 
 def dataset_loader(spec: str) -> tuple[str, Callable]:
