@@ -50,6 +50,10 @@ class ExecConfig:
         return asdict(self)
 
 
+# cadbench's own convention, the default protocol (cadbench/protocols/cadbench.py).
+DEFAULT_PROTOCOL = "cadbench"
+
+
 @dataclass(frozen=True)
 class MetricConfig:
     """Which metrics to compute and with what settings."""
@@ -63,7 +67,7 @@ class MetricConfig:
     seed: int = 0
     # A peer benchmark's convention computed beside cadbench's own metrics (cadbench.protocols:
     # cadrille, cadbench2026, benchcad, mecagent); "cadbench" adds nothing.
-    protocol: str = "cadbench"
+    protocol: str = DEFAULT_PROTOCOL
 
     def for_protocol(self, all_metrics: bool = False) -> "MetricConfig":
         """The metrics a run under `protocol` computes: under a peer's protocol its metrics
@@ -71,7 +75,7 @@ class MetricConfig:
         iou_exact and chamfer only when `all_metrics` (they are not the peer's convention,
         and iou_best alone costs more than every metric of most peers). The one place that
         decides it; cadbench's own protocol keeps every switch as given."""
-        if self.protocol == "cadbench" or all_metrics:
+        if self.protocol == DEFAULT_PROTOCOL or all_metrics:
             return self
         return replace(self, compute_best=False, compute_exact=False, compute_chamfer=False)
 

@@ -299,20 +299,16 @@ def run_repeats(s: "RunSettings", run_dir: Path | None = None, repeats: int = 1,
         records.append(run_model(replace(s, seed=s.seed + i), run_dir=folder,
                                  write_record=False, progress=progress, **run_kwargs))
     combined = combine_records(records, [_shown_path(str(d)) or str(d) for d in dirs])
-    # Under a peer's --protocol the record is kept apart and not filed (as `run_model` does:
-    # the leaderboard holds cadbench's own protocol) unless --record PATH is given.
+    # Under a peer's --protocol the record goes with that protocol's files (and, filed, to
+    # its own table: run.default_record_path), as `run_model` does.
     protocol = (combined.config.get("metrics") or {}).get("protocol", DEFAULT_PROTOCOL)
     keep = scoring_dir(home, protocol)
     make_private_dir(keep)
     with RunLock(home, f"cadbench run --model {s.model} --repeats {repeats}"):
         atomic_write_text(keep / "record.json", combined.to_json() + "\n")
-        if protocol != DEFAULT_PROTOCOL and record_path is None:
-            say(f"record kept in {keep / 'record.json'} only (a --protocol run; pass --record "
-                f"PATH to file it)")
-        else:
-            whole = bool((combined.config.get("run") or {}).get("whole_split"))
-            assert combined.model is not None
-            file_record(combined, s, combined.model, keep, record_path, write_record, whole)
+        whole = bool((combined.config.get("run") or {}).get("whole_split"))
+        assert combined.model is not None
+        file_record(combined, s, combined.model, keep, record_path, write_record, whole)
         make_private(keep)
     assert combined.repeats is not None
     say(f"combined {combined.repeats.describe()}: {keep / 'record.json'}")

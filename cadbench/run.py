@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from .config import DEFAULT_PROTOCOL
 from .errors import CadbenchError, InputError
 from .records import JsonlAppender, RecordError, RunRecord, atomic_write_text, read_jsonl
 from .runlock import FILE_MODE, RunLock, make_private, make_private_dir, remove_if_empty
@@ -126,9 +127,15 @@ def options_label(options: dict[str, Any], hashed: str = "opt-") -> str:
     return hashed + hashlib.sha256(blob).hexdigest()[:8]
 
 
-def default_record_path(dataset: str, split: str, model_name: str) -> Path:
+def default_record_path(dataset: str, split: str, model_name: str,
+                        protocol: str = DEFAULT_PROTOCOL) -> Path:
+    """leaderboards/<dataset>/<split>/<model>.json; a run scored under a peer's protocol:
+    leaderboards/<dataset>/<split>/protocol-<name>/<model>.json (its own table)."""
     base = repo_root() or Path.cwd()
-    return base / "leaderboards" / dataset_label(dataset) / split / f"{model_name}.json"
+    folder = base / "leaderboards" / dataset_label(dataset) / split
+    if protocol != DEFAULT_PROTOCOL:
+        folder = folder / f"protocol-{protocol}"
+    return folder / f"{model_name}.json"
 
 
 # -- loading a submission ------------------------------------------------------------------
@@ -521,7 +528,6 @@ def scoring_dir(run_dir: Path, protocol: str) -> Path:
     """Where a run folder's scoring files go: the folder itself for cadbench's own protocol,
     `protocol-<name>/` inside it for a peer's (so one folder's predictions can be scored
     under several protocols, each resuming on its own)."""
-    from .protocols import DEFAULT_PROTOCOL
     return run_dir if protocol == DEFAULT_PROTOCOL else run_dir / f"protocol-{protocol}"
 
 
@@ -623,23 +629,22 @@ def _run_locked(s, cls, name, sampling, run_dir, record_path, workers, progress,
         base, kind="run", model=name, dataset=dataset_label(s.dataset), split=s.split,
         provenance=provenance, submission=meta, config={**base.config, "run": run_config})
     record.save(score_dir / "record.json")
-    if score_dir != run_dir and record_path is None:
-        say(f"record kept in {score_dir / 'record.json'} only (a --protocol run; the "
-            f"leaderboard's records are cadbench's own protocol; pass --record PATH to file it)")
-        return record
-    file_record(record, s, name, run_dir, record_path, write_record, whole_split)
+    file_record(record, s, name, score_dir, record_path, write_record, whole_split)
     return record
 
 
 def file_record(record: RunRecord, s: RunSettings, name: str, run_dir: Path,
                 record_path: Path | None, write_record: bool | None, whole_split: bool) -> None:
-    """Write the record where the leaderboard reads it, by the rules of `run_model`."""
+    """Write the record where the leaderboard reads it, by the rules of `run_model` (a record
+    scored under a peer's protocol goes to that protocol's table, default_record_path)."""
     kept = f"record kept in {run_dir / 'record.json'} only"
     if write_record is False or (write_record is None and not whole_split
                                  and record_path is None):
         say(f"{kept} (a --limit or --no-record run; pass --record to file it)")
         return
-    target = Path(record_path) if record_path else default_record_path(s.dataset, s.split, name)
+    protocol = (record.config.get("metrics") or {}).get("protocol", DEFAULT_PROTOCOL)
+    target = (Path(record_path) if record_path else
+              default_record_path(s.dataset, s.split, name, protocol))
     old = _read_record(target)
     if old is not None and not whole_split and (
             old is _UNREADABLE or _whole_split(old) or old.n_references > record.n_references):

@@ -127,3 +127,34 @@ def test_breakdown_tables_by_meta_field(tmp_path):
     assert "IoU (all) by family:" in text
     line = next(l for l in text.splitlines() if l.startswith("| plate"))
     assert [c.strip() for c in line.split("|")[1:-1]] == ["plate", "4", "0.900", "0.200"]
+
+
+def make_protocol_record(root, model, mean_iou, protocol="cadrille", flagged=None):
+    stats = {"mean iou": mean_iou, "median cd x1000": 0.2, "mean cd x1000": 0.3,
+             "valid cd rate": 1.0}
+    rec = RunRecord(kind="run", model=model, dataset="synth", split="test", n_references=10,
+                    n_predictions=10,
+                    metrics={"n": 10, "vsr": 1.0, "iou_all_mean": 0.1,
+                             "protocol": {"protocol": protocol, "n": 10, "stats": stats,
+                                          "headline": {"label": "mean iou", "value": mean_iou},
+                                          "flagged_samples": flagged or {}}},
+                    status_counts={"ok": 10}, config={"metrics": {"protocol": protocol}},
+                    provenance={}, submission={})
+    rec.save(Path(root) / "synth" / "test" / f"protocol-{protocol}" / f"{model}.json")
+
+
+def test_protocol_records_get_their_own_table_in_the_peers_units(tmp_path):
+    make_record(tmp_path, "neural", 0.4)
+    make_protocol_record(tmp_path, "neural", 0.91, flagged={"reference_not_a_valid_solid": 2})
+    make_protocol_record(tmp_path, "constant", 0.35)
+    text = render_tables(tmp_path)
+    own, peers = text.split("### In the peers' conventions")
+    assert "0.910" not in own and own.count("| neural") == 1   # not a row of cadbench's table
+    table = peers.split("under `cadrille`")[1]
+    header = next(line for line in table.splitlines() if line.startswith("| Model"))
+    assert [c.strip() for c in header.split("|")[1:-1]] == [
+        "Model", "VSR", "mean iou", "median cd x1000", "mean cd x1000", "valid cd rate", "n",
+        "flags"]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "Model" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["neural", "constant"]  # headline first
+    assert "0.9100" in rows[0] and rows[0].rstrip(" |").endswith("2")

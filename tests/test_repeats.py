@@ -303,12 +303,18 @@ def test_repeats_under_a_peer_protocol_keep_their_record_apart(picker, tmp_path,
     _, spec, cls = picker
     cls.interrupt_after, cls.calls = None, 0
     import cadbench.run as run_mod
-    target = tmp_path / "lb" / "tmp_picker.json"
-    monkeypatch.setattr(run_mod, "default_record_path", lambda *a: target)
+    asked = []
+    target = tmp_path / "lb" / "protocol-benchcad" / "tmp_picker.json"
+
+    def record_path(*a):
+        asked.append(a)
+        return target
+    monkeypatch.setattr(run_mod, "default_record_path", record_path)
     s = RunSettings(model=spec, dataset="mem")
     args = {**kw(), "metric_config": MetricConfig(protocol="benchcad")}
     rec = run_repeats(s, tmp_path / "p", repeats=2, **args)
-    assert not target.exists()                 # the leaderboard holds cadbench's own protocol
+    assert asked[-1][-1] == "benchcad"          # filed in the protocol's own table
+    assert RunRecord.load(target).repeats == rec.repeats
     kept = RunRecord.load(tmp_path / "p" / "protocol-benchcad" / "record.json")
     assert kept.repeats == rec.repeats and rec.repeats.n_runs == 2
     assert (tmp_path / "p" / "seed1" / "protocol-benchcad" / "record.json").exists()

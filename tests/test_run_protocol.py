@@ -29,16 +29,24 @@ def test_a_protocol_run_scores_the_same_predictions_in_its_own_folder(tmp_path, 
     own = (out / "results.jsonl").read_text()
     generated = (out / "predictions.jsonl").read_text()
     capsys.readouterr()
-    assert run("--dataset", str(data), "--out", str(out), "--protocol", "cadrille") == 0
-    err = capsys.readouterr().err
+    filed = tmp_path / "filed.json"
+    assert run("--dataset", str(data), "--out", str(out), "--protocol", "cadrille",
+               "--record", str(filed)) == 0
     peer = out / "protocol-cadrille"
-    assert "a --protocol run" in err and str(peer / "record.json") in err
+    assert f"run record written to {filed}" in capsys.readouterr().err
     assert (out / "results.jsonl").read_text() == own            # cadbench's own untouched
     assert (out / "predictions.jsonl").read_text() == generated  # nothing generated again
     record = json.loads((peer / "record.json").read_text())
     assert record["config"]["metrics"]["protocol"] == "cadrille"
     assert record["metrics"]["protocol"]["headline"]["label"] == "mean iou"
-    assert not default_record_path(str(data), "test", "constant").exists()
+    assert json.loads(filed.read_text())["metrics"] == record["metrics"]
+
+
+def test_a_protocol_record_is_filed_in_that_protocols_own_table():
+    own = default_record_path("synth", "test", "simple")
+    peer = default_record_path("synth", "test", "simple", "cadrille")
+    assert own.parent.name == "test" and own.name == "simple.json"
+    assert peer.parent == own.parent / "protocol-cadrille" and peer.name == "simple.json"
 
 
 def test_rescore_scores_a_folder_again_that_resume_refuses(tmp_path, capsys):

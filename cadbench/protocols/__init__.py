@@ -26,7 +26,7 @@ from .repair import apply_repair
 from .spec import Aggregation, Limits, MetricSpec, Protocol, ReportedStat
 from .stats import aggregate_rows
 
-DEFAULT_PROTOCOL = "cadbench"
+from ..config import DEFAULT_PROTOCOL  # noqa: E402 - one place names it
 _REGISTRY: dict[str, Protocol] = {m.PROTOCOL.name: m.PROTOCOL for m in
                                   (cadbench, cadrille, cadbench2026, benchcad, mecagent)}
 
