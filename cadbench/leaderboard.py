@@ -241,7 +241,7 @@ def _peer_stat_cell(value) -> str:
 def render_protocol_tables(records: list[tuple[Path, RunRecord]]) -> str:
     """One table per dataset, split and peer protocol: each model's numbers in the peer's own
     statistics (the protocol's ReportedStats, headline first) and cadbench's VSR, with how many
-    samples the peer's convention decided in a way the flags name."""
+    per-sample flags were raised (summed over their kinds)."""
     from tabulate import tabulate
 
     from .protocols import get_protocol
@@ -316,9 +316,11 @@ def render_tables(root: Path) -> str:
         parts.append("### In the peers' conventions\n\n"
                      "_The same predictions scored under a peer benchmark's protocol "
                      "(`cadbench run --protocol P`, docs/protocols.md): its frame, metrics and "
-                     "statistics, in its units, headline first. flags: samples where the "
-                     "peer's convention decided the value in a way the per-sample flags name "
-                     "(a silent zero, a reflection, fused components, ...)._\n\n"
+                     "statistics, in its units, headline first. flags: how many per-sample "
+                     "flags were raised, summed over their kinds, where the peer's convention "
+                     "decided a value in a way a reader should know (a silent zero, a "
+                     "reflection, fused components, ...; the record's "
+                     "`metrics.protocol.flagged_samples` counts each kind)._\n\n"
                      + render_protocol_tables(peer_records))
     return "\n\n".join(parts) + "\n"
 

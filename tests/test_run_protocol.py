@@ -33,7 +33,9 @@ def test_a_protocol_run_scores_the_same_predictions_in_its_own_folder(tmp_path, 
     assert run("--dataset", str(data), "--out", str(out), "--protocol", "cadrille",
                "--record", str(filed)) == 0
     peer = out / "protocol-cadrille"
-    assert f"run record written to {filed}" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert f"run record written to {filed}" in printed.err
+    assert "note: protocol cadrille: mean iou = " in printed.out   # the peer's headline
     assert (out / "results.jsonl").read_text() == own            # cadbench's own untouched
     assert (out / "predictions.jsonl").read_text() == generated  # nothing generated again
     record = json.loads((peer / "record.json").read_text())

@@ -165,6 +165,12 @@ def format_record_table(record) -> str:
     if record.reference_faults:
         notes.append(f"scored against {record.n_references} of {record.n_references_given} "
                      f"references ({len(record.reference_faults)} could not be run)")
+    peer = m.get("protocol") or {}
+    if peer.get("headline"):
+        stats = ", ".join(f"{k} {v:.4f}" for k, v in (peer.get("stats") or {}).items()
+                          if isinstance(v, (int, float)))
+        notes.append(f"protocol {peer.get('protocol')}: {peer['headline']['label']} = "
+                     f"{peer['headline']['value']:.4f} ({stats}; docs/protocols.md)")
     if m.get("n_copies_normalized") and not sub.get("uses_ground_truth"):
         notes.append(f"{m['n_copies_normalized']} prediction(s) reproduce the reference program")
     # no CI column for repeats: a bootstrap CI of one run says nothing of the mean over runs
