@@ -137,6 +137,21 @@ class HatchedProcess:
         os.close(self._pidfd)
         self._pidfd = -1
 
+    def __del__(self) -> None:
+        # A Sandbox kept open until the interpreter exits (scoring's per-thread cache): its
+        # pipes close here, quietly, as a Popen's do; the zygote then sees EOF and ends.
+        for f in (getattr(self, "stdin", None), getattr(self, "stdout", None)):
+            try:
+                if f is not None:
+                    f.close()
+            except (OSError, ValueError):
+                pass
+        if getattr(self, "_pidfd", -1) >= 0:
+            try:
+                os.close(self._pidfd)
+            except OSError:
+                pass
+
 
 def hatch(base: str, mesh_readers: bool, env: dict[str, str]) -> HatchedProcess | None:
     """A zygote for the Sandbox whose folder is `base`, forked by this harness's hatchery;

@@ -187,6 +187,10 @@ class Sandbox:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._kill(proc)
+            try:
+                proc.stdout.close()  # no descriptor left open per sandbox
+            except OSError:
+                pass
         if self._base is not None:
             remove_tree(self._base)
             self._base = None
