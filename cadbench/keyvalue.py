@@ -18,3 +18,21 @@ def parse_key_values(pairs: list[str] | None, flag: str, error: type[InputError]
             raise error(f"{flag} {pair!r}: expected KEY=VALUE{hint}")
         out[key.strip()] = value
     return out
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def text_to(kind: type, value: str):
+    """A CLI string as `kind` (bool: 1/true/yes/on or 0/false/no/off; int; float); ValueError
+    when it is not one. The one rule both `--opt` and `--dataset-opt` values follow."""
+    if kind is bool:
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(value)
+    if kind in (int, float):
+        return kind(value)
+    raise TypeError(f"no conversion of a CLI string to {kind.__name__}")

@@ -255,18 +255,11 @@ def parse_options(cls: type[Submission], options: dict[str, Any]) -> dict[str, A
 def _convert(cls: type[Submission], key: str, value: Any, default: Any) -> Any:
     if not isinstance(value, str) or default is None or isinstance(default, str):
         return value
+    from .keyvalue import text_to
     try:
-        if isinstance(default, bool):
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
+        for kind in (bool, int, float):   # bool first: it is an int too
+            if isinstance(default, kind):
+                return text_to(kind, value)
     except ValueError:
         raise SubmissionError(f"option {key}={value!r} of submission "
                               f"{cls.name or cls.__name__!r}: expected "

@@ -110,18 +110,11 @@ def _convert(key: str, value: Any, types: tuple[type, ...], where: str) -> Any:
         return os.path.abspath(os.path.expanduser(value)) if value else value
     if str in types:
         return value
+    from ..keyvalue import text_to
     try:
-        if bool in types:
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if int in types:
-            return int(value)
-        if float in types:
-            return float(value)
+        for kind in (bool, int, float):   # bool first: it is an int too
+            if kind in types:
+                return text_to(kind, value)
     except ValueError:
         names = "/".join(t.__name__ for t in types)
         raise InputError(f"dataset option {key}={value!r} of {where}: expected {names}"
