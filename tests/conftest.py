@@ -151,3 +151,18 @@ def _isolated_cadbench_home(tmp_path_factory):
 def gencad_subset_path() -> Path:
     """The shared 50 GenCAD-Code programs; skips (fails under CI) with the place looked in."""
     return require(GENCAD_SUBSET50)
+
+
+@pytest.fixture()
+def program_folder(tmp_path):
+    """A maker of dataset folders of `<id>.py` programs (datasets/folder.py):
+    `program_folder({"a": code, ...}, name="tiny")` -> the folder."""
+
+    def make(programs: dict[str, str], name: str = "tiny") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        for pid, code in programs.items():
+            (folder / f"{pid}.py").write_text(code)
+        return folder
+
+    return make

@@ -15,16 +15,11 @@ def run(*args):
     return main(["run", "--workers", "1", "--no-progress", "--model", "constant", *args])
 
 
-def dataset(tmp_path):
-    d = tmp_path / "tinyproto"
-    d.mkdir()
-    for pid, code in PROGRAMS.items():
-        (d / f"{pid}.py").write_text(code)
-    return d
 
 
-def test_a_protocol_run_scores_the_same_predictions_in_its_own_folder(tmp_path, capsys):
-    data, out = dataset(tmp_path), tmp_path / "r"
+def test_a_protocol_run_scores_the_same_predictions_in_its_own_folder(program_folder, tmp_path,
+                                                                     capsys):
+    data, out = program_folder(PROGRAMS, "tinyproto"), tmp_path / "r"
     assert run("--dataset", str(data), "--out", str(out), "--no-record", "--no-best") == 0
     own = (out / "results.jsonl").read_text()
     generated = (out / "predictions.jsonl").read_text()
@@ -51,8 +46,8 @@ def test_a_protocol_record_is_filed_in_that_protocols_own_table():
     assert peer.parent == own.parent / "protocol-cadrille" and peer.name == "simple.json"
 
 
-def test_rescore_scores_a_folder_again_that_resume_refuses(tmp_path, capsys):
-    data, out = dataset(tmp_path), tmp_path / "r"
+def test_rescore_scores_a_folder_again_that_resume_refuses(program_folder, tmp_path, capsys):
+    data, out = program_folder(PROGRAMS, "tinyproto"), tmp_path / "r"
     assert run("--dataset", str(data), "--out", str(out), "--no-record", "--no-best") == 0
     capsys.readouterr()
     assert run("--dataset", str(data), "--out", str(out), "--no-record",

@@ -16,12 +16,8 @@ PROGRAMS = {"a": box_program(1.0, 0.5, 0.25), "b": box_program(0.5, 0.5, 0.5),
 
 
 @pytest.fixture()
-def data(tmp_path):
-    d = tmp_path / "tiny"
-    d.mkdir()
-    for pid, code in PROGRAMS.items():
-        (d / f"{pid}.py").write_text(code)
-    return d
+def data(program_folder):
+    return program_folder(PROGRAMS)
 
 
 def run(data, out, *extra):
